@@ -1,0 +1,73 @@
+"""The data dictionary page and the blank template CSV, generated from the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .schema import VARIABLES, Variable
+
+KIND_TEXT = {
+    "id": "text", "group": "text", "binary": "0 / 1", "category": "code", "ordinal": "code",
+    "number": "number", "days": "days since HSCT", "date": "date (YYYY-MM-DD)",
+}
+
+
+def _allowed(var: Variable) -> str:
+    if var.levels and var.kind != "binary":
+        return ", ".join(f"`{lv}`" + (f" ({var.level_labels[lv]})"
+                                      if var.level_labels.get(lv, str(lv)) != str(lv) else "")
+                         for lv in var.levels)
+    parts = []
+    if var.minimum is not None:
+        parts.append(f"≥ {var.minimum:g}")
+    if var.maximum is not None:
+        parts.append(f"≤ {var.maximum:g}")
+    return " and ".join(parts)
+
+
+def dictionary_frame() -> pd.DataFrame:
+    """One row per column of the cohort file."""
+    return pd.DataFrame([{
+        "Column": f"`{v.name}`", "Required": "yes" if v.required else "",
+        "Type": KIND_TEXT[v.kind], "Allowed values": _allowed(v),
+        "Unit": v.unit, "Description": v.description,
+    } for v in VARIABLES])
+
+
+def dictionary_markdown() -> str:
+    """The data-dictionary page of the book (MyST markdown)."""
+    table = dictionary_frame()
+    lines = ["| " + " | ".join(table.columns) + " |",
+             "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(x).replace("|", "\\|") for x in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join([
+        "(data-dictionary)=",
+        "# Data dictionary",
+        "",
+        "The book reads one CSV file with **one row per transplanted patient**. Times are "
+        "days since the transplant (day 0). Each event comes as a 0/1 indicator and, when the "
+        "indicator is 1, the day it happened; leave the day empty when the event did not "
+        "happen. Overall survival, progression-free survival, GRFS and non-relapse mortality "
+        "are derived by the book from these events, never supplied.",
+        "",
+        "Required columns must be present and filled. Optional columns may be absent: the "
+        "rows and figures that need them are then left out with a note. Extra columns are "
+        "ignored with a warning. A blank file with every column is made by `make template`; "
+        "`make validate DATA=your.csv` lists every problem of a file at once.",
+        "",
+        "This page is generated from the schema in `src/bridge_hsct/schema.py`.",
+        "",
+        *lines,
+        "",
+    ])
+
+
+def write_template(path: str | Path) -> Path:
+    """Write a header-only CSV with every column of the data dictionary."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns=[v.name for v in VARIABLES]).to_csv(path, index=False)
+    return path

@@ -1,0 +1,157 @@
+"""Derived endpoints, computed from the raw events with the paper's definitions.
+
+Every endpoint is returned as a frame indexed like the cohort with two columns:
+
+``time``
+    days since HSCT to the first event or to censoring;
+``cause``
+    0 censored, 1 the event of interest, 2 a competing event (only for incidence endpoints).
+
+Definitions (Cao et al. 2025, Methods "Definition and assessment"):
+
+* OS: death from any cause.
+* PFS: relapse or death, whichever comes first.
+* GRFS: relapse, death, grade III–IV acute GVHD or severe chronic GVHD, whichever first.
+* NRM: death without prior relapse; relapse is the competing event.
+* Relapse incidence: relapse; death without relapse competes.
+* GVHD and engraftment incidence: the event; relapse or death before it compete
+  (for engraftment: death before engraftment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def days_to_months(days):
+    """Convert days since HSCT to months (1 month = 365.25 / 12 days)."""
+    return np.asarray(days, dtype=float) / DAYS_PER_MONTH
+
+
+def _frame(df: pd.DataFrame, time, cause) -> pd.DataFrame:
+    return pd.DataFrame({"time": np.asarray(time, float), "cause": np.asarray(cause, int)},
+                        index=df.index)
+
+
+def _first_event(df: pd.DataFrame, events: list[tuple[str, str]]) -> pd.DataFrame:
+    """Time to the first of several (indicator, day) events, else censored at follow-up."""
+    time = df["followup_days"].to_numpy(float).copy()
+    happened = np.zeros(len(df), bool)
+    for indicator, day in events:
+        if indicator not in df:
+            continue
+        hit = df[indicator].to_numpy() == 1
+        days = df[day].to_numpy(float) if day in df else np.full(len(df), np.nan)
+        earlier = hit & (days <= time)
+        time = np.where(earlier, days, time)
+        happened |= hit
+    return _frame(df, time, happened)
+
+
+def overall_survival(df: pd.DataFrame) -> pd.DataFrame:
+    """Death from any cause; alive patients censored at last contact."""
+    return _frame(df, df["followup_days"], df["death"] == 1)
+
+
+def progression_free_survival(df: pd.DataFrame) -> pd.DataFrame:
+    """Relapse or death, whichever first."""
+    return _first_event(df, [("relapse", "relapse_days"), ("death", "followup_days")])
+
+
+def gvhd_relapse_free_survival(df: pd.DataFrame) -> pd.DataFrame:
+    """Relapse, death, grade III–IV aGVHD or severe chronic GVHD, whichever first."""
+    out = df.copy()
+    if "cgvhd_severe" in out and "cgvhd_days" in out:
+        out["_severe_cgvhd_days"] = out["cgvhd_days"].where(out["cgvhd_severe"] == 1)
+    return _first_event(out, [
+        ("relapse", "relapse_days"), ("death", "followup_days"),
+        ("agvhd_3_4", "agvhd_3_4_days"), ("cgvhd_severe", "_severe_cgvhd_days"),
+    ])
+
+
+def _competing(df: pd.DataFrame, event: str, competitors: list[tuple[str, str]]):
+    """Cause 1 = `event` first, cause 2 = a competitor first, 0 = censored at follow-up."""
+    first = _first_event(df, competitors)
+    time_event = df[f"{event}_days"].to_numpy(float)
+    hit = df[event].to_numpy() == 1
+    # an event on the same day as a competitor counts as the event of interest
+    mine = hit & ~(time_event > first["time"].to_numpy())
+    time = np.where(mine, time_event, first["time"])
+    cause = np.where(mine, 1, np.where(first["cause"] == 1, 2, 0))
+    return _frame(df, time, cause)
+
+
+def non_relapse_mortality(df: pd.DataFrame) -> pd.DataFrame:
+    """Death without prior relapse (cause 1); relapse competes (cause 2)."""
+    first = _first_event(df, [("relapse", "relapse_days"), ("death", "followup_days")])
+    relapse_first = (df["relapse"].to_numpy() == 1) & (
+        df["relapse_days"].to_numpy(float) <= first["time"].to_numpy()
+    )
+    cause = np.where(first["cause"] == 0, 0, np.where(relapse_first, 2, 1))
+    return _frame(df, first["time"], cause)
+
+
+def relapse_incidence(df: pd.DataFrame) -> pd.DataFrame:
+    """Relapse (cause 1); death without relapse competes (cause 2)."""
+    nrm = non_relapse_mortality(df)
+    return _frame(df, nrm["time"], nrm["cause"].map({0: 0, 1: 2, 2: 1}))
+
+
+def gvhd_incidence(df: pd.DataFrame, event: str) -> pd.DataFrame:
+    """Onset of `event` (e.g. ``"agvhd_2_4"``); relapse or death before it compete."""
+    return _competing(df, event, [("relapse", "relapse_days"), ("death", "followup_days")])
+
+
+def engraftment_incidence(df: pd.DataFrame, event: str) -> pd.DataFrame:
+    """Engraftment `event` (cause 1); death before engraftment competes (cause 2)."""
+    return _competing(df, event, [("death", "followup_days")])
+
+
+def as_censored(endpoint: pd.DataFrame) -> pd.DataFrame:
+    """Treat competing events as censoring: the input of the paper's 1 − Kaplan–Meier."""
+    out = endpoint.copy()
+    out["cause"] = (out["cause"] == 1).astype(int)
+    return out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A named endpoint: how to derive it and how the book reports it."""
+
+    name: str
+    label: str
+    derive: object
+    kind: str  # "survival" (Kaplan–Meier) or "incidence" (cumulative incidence)
+    requires: tuple = ()
+
+
+ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in [
+    Endpoint("os", "Overall survival", overall_survival, "survival"),
+    Endpoint("pfs", "Progression-free survival", progression_free_survival, "survival"),
+    Endpoint("grfs", "GVHD-free, relapse-free survival", gvhd_relapse_free_survival,
+             "survival"),
+    Endpoint("nrm", "Non-relapse mortality", non_relapse_mortality, "incidence"),
+    Endpoint("relapse", "Relapse", relapse_incidence, "incidence"),
+    *[Endpoint(name, label, (lambda d, n=name: gvhd_incidence(d, n)), "incidence", (name,))
+      for name, label in [("agvhd_2_4", "Grade II–IV acute GVHD"),
+                          ("agvhd_3_4", "Grade III–IV acute GVHD"),
+                          ("cgvhd", "Chronic GVHD")]],
+    *[Endpoint(name, label, (lambda d, n=name: engraftment_incidence(d, n)), "incidence",
+               (name,))
+      for name, label in [("neutrophil_engraftment", "Neutrophil engraftment"),
+                          ("platelet_engraftment", "Platelet engraftment")]],
+]}
+
+
+def derive(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Derive endpoint `name` (a key of :data:`ENDPOINTS`) from a validated cohort."""
+    endpoint = ENDPOINTS[name]
+    missing = [c for c in endpoint.requires if c not in df]
+    if missing:
+        raise KeyError(f"endpoint {name!r} needs column(s) {missing}")
+    return endpoint.derive(df)

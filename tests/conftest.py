@@ -1,0 +1,38 @@
+import pandas as pd
+import pytest
+
+
+def small_cohort() -> pd.DataFrame:
+    """Six valid patients in two arms with every kind of event history."""
+    return pd.DataFrame({
+        "patient_id": ["p1", "p2", "p3", "p4", "p5", "p6"],
+        "arm": ["Alpha", "Alpha", "Alpha", "Beta", "Beta", "Beta"],
+        "age_years": [30, 45, 12, 58, 27, 40],
+        "sex": ["M", "F", "M", "F", "F", "M"],
+        "disease_status": ["first_relapse", "primary_refractory", "second_relapse",
+                           "first_relapse", "third_or_later_relapse", "first_relapse"],
+        "followup_days": [900, 400, 120, 1500, 60, 700],
+        "death": [0, 1, 1, 0, 1, 0],
+        "relapse": [0, 1, 0, 0, 0, 1],
+        "relapse_days": [None, 200, None, None, None, 350],
+        "agvhd_2_4": [1, 0, 1, 0, 0, 1],
+        "agvhd_2_4_days": [25, None, 30, None, None, 40],
+        "agvhd_3_4": [0, 0, 1, 0, 0, 1],
+        "agvhd_3_4_days": [None, None, 35, None, None, 40],
+    })
+
+
+@pytest.fixture
+def cohort_csv(tmp_path):
+    path = tmp_path / "cohort.csv"
+    small_cohort().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    def write(frame: pd.DataFrame, name: str = "bad.csv"):
+        path = tmp_path / name
+        frame.to_csv(path, index=False)
+        return path
+    return write

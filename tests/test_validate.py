@@ -1,0 +1,94 @@
+"""Every bad input is rejected with the file, column, row, value and rule."""
+
+import pandas as pd
+import pytest
+
+from bridge_hsct.cli import main
+from bridge_hsct.validate import CohortError, load_cohort
+from conftest import small_cohort
+
+
+def problems_of(path, **kwargs):
+    with pytest.raises(CohortError) as caught:
+        load_cohort(path, **kwargs)
+    return caught.value.problems
+
+
+def test_valid_file_is_typed(cohort_csv):
+    data = load_cohort(cohort_csv)
+    assert len(data) == 6 and data["followup_days"].dtype == float
+
+
+def test_missing_required_column_is_named(write_csv):
+    path = write_csv(small_cohort().drop(columns=["death"]))
+    [problem] = problems_of(path)
+    assert problem.column == "death" and "missing" in problem.rule and problem.row is None
+
+
+def test_every_problem_is_reported_at_once_with_its_row(write_csv):
+    bad = small_cohort().astype({"followup_days": object})
+    bad.loc[1, "age_years"] = -3          # CSV row 3
+    bad.loc[2, "sex"] = "X"               # CSV row 4
+    bad.loc[3, "followup_days"] = "soon"  # CSV row 5
+    bad.loc[4, "patient_id"] = "p1"       # duplicate of row 2 -> rows 2 and 6
+    found = {(p.column, p.row) for p in problems_of(write_csv(bad))}
+    assert found == {("age_years", 3), ("sex", 4), ("followup_days", 5),
+                     ("patient_id", 2), ("patient_id", 6)}
+
+
+def test_value_and_rule_are_in_the_message(write_csv):
+    bad = small_cohort()
+    bad.loc[2, "sex"] = "X"
+    message = str(CohortError(problems_of(write_csv(bad))))
+    assert "row 4" in message and "'sex'" in message and "'X'" in message
+    assert "one of ['M', 'F']" in message
+
+
+@pytest.mark.parametrize("change, column", [
+    (lambda d: d.assign(relapse_days=d["relapse_days"].where(d.index != 1, 450)),
+     "relapse_days"),                                    # relapse after death (day 400)
+    (lambda d: d.assign(agvhd_2_4_days=d["agvhd_2_4_days"].where(d.index != 0, -5)),
+     "agvhd_2_4_days"),                                  # GVHD before day 0
+    (lambda d: d.assign(relapse=d["relapse"].where(d.index != 0, 1)), "relapse_days"),
+    (lambda d: d.assign(agvhd_3_4_days=d["agvhd_3_4_days"].where(d.index != 2, 20)),
+     "agvhd_3_4"),                                       # grade III-IV before grade II-IV
+])
+def test_impossible_histories(write_csv, change, column):
+    problems = problems_of(write_csv(change(small_cohort())))
+    assert [p.column for p in problems] == [column]
+
+
+def test_empty_header_only_and_one_arm(tmp_path, write_csv):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert "empty" in problems_of(empty)[0].rule
+    header = write_csv(small_cohort().iloc[:0], "header.csv")
+    assert "no patient rows" in problems_of(header)[0].rule
+    one_arm = write_csv(small_cohort().assign(arm="Alpha"), "one_arm.csv")
+    [problem] = problems_of(one_arm)
+    assert problem.column == "arm" and "two groups" in problem.rule
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "latin1.csv"
+    small_cohort().assign(arm="Bêta").to_csv(path, index=False, encoding="latin-1")
+    assert "UTF-8" in problems_of(path)[0].rule
+
+
+def test_unknown_column_warns(write_csv):
+    with pytest.warns(UserWarning, match="favourite_colour"):
+        load_cohort(write_csv(small_cohort().assign(favourite_colour="red")))
+
+
+def test_cli_validate_exit_codes(cohort_csv, write_csv, capsys):
+    assert main(["validate", "--data", str(cohort_csv)]) == 0
+    bad = write_csv(small_cohort().drop(columns=["sex"]))
+    assert main(["validate", "--data", str(bad)]) == 2
+    assert "column 'sex'" in capsys.readouterr().err
+
+
+def test_template_has_every_schema_column(tmp_path):
+    from bridge_hsct.schema import VARIABLES
+    path = tmp_path / "template.csv"
+    assert main(["template", "--out", str(path)]) == 0
+    assert list(pd.read_csv(path).columns) == [v.name for v in VARIABLES]
