@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jupytext
+import nbformat
 import papermill
 import yaml
 
@@ -112,6 +113,12 @@ def _execute(name: str, src: Path, params: Parameters) -> None:
         raise BuildError(
             f"notebook notebooks/{name}.md failed in cell {exc.exec_count} "
             f"({exc.ename}: {exc.evalue})") from None
+    executed = nbformat.read(target, as_version=4)
+    for cell in executed.cells:  # the parameters papermill injects are build plumbing
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(executed, target)
 
 
 def _render(src: Path, staging: Path) -> Path:

@@ -178,7 +178,7 @@ def describe_cohort(chapter, table1: dict) -> str:
     significant = table1["numbers"].query("p_value < 0.05")["variable"].unique()
     labels = [BY_NAME[v].label if v in BY_NAME else "follow-up" for v in significant]
     if labels:
-        text += (" The groups differ (P < 0.05) in: " + ", ".join(labels).lower() + ".")
+        text += " The groups differ (P < 0.05) in: " + ", ".join(labels) + "."
     else:
         text += " No baseline characteristic differs between the groups at P < 0.05."
     return text

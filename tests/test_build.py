@@ -1,0 +1,85 @@
+"""End to end: the book builds from the default cohort, and failures leave the old site."""
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from bridge_hsct.build import DEFAULT_DATA, BuildError, Parameters, build
+from bridge_hsct.cli import main
+from bridge_hsct.validate import CohortError
+
+# Table 1 of the paper, counts (whole, blinatumomab, CAR-T) for binary rows
+PAPER_TABLE1 = {
+    "ph_positive": (13, 4, 9), "ikzf1_isoform6": (5, 1, 4), "complex_karyotype": (9, 2, 7),
+    "ph_like": (4, 1, 3), "mll_rearrangement": (2, 1, 1),
+}
+PAPER_P_VALUES = ["0.700", "0.324", "0.693", "0.285", "0.005", "0.026", "0.121", "0.111"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book") / "site"
+    build(out, Parameters(), log=lambda *a, **k: None)
+    return out
+
+
+def text_of(html_file: Path) -> str:
+    html = html_file.read_text(encoding="utf-8")
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def n_pct(k, n):
+    return f"{k} ({100 * k / n:.1f}%)"
+
+
+def test_table1_shows_counts_of_the_data(site):
+    with open(DEFAULT_DATA, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    page = text_of(site / "baseline.html")
+    arms = sorted({r["arm"] for r in rows})
+    for variable in PAPER_TABLE1:
+        whole = [r for r in rows if r[variable] == "1"]
+        assert n_pct(len(whole), len(rows)) in page, variable
+        for arm in arms:
+            members = [r for r in rows if r["arm"] == arm]
+            k = sum(r[variable] == "1" for r in members)
+            assert n_pct(k, len(members)) in page, (variable, arm)
+
+
+def test_table1_matches_the_paper_counts_and_p_values(site):
+    page = text_of(site / "baseline.html")
+    for variable, (whole, blin, cart) in PAPER_TABLE1.items():
+        assert f"{n_pct(whole, 36)} {n_pct(blin, 9)} {n_pct(cart, 27)}" in page, variable
+    for p in PAPER_P_VALUES:
+        assert p in page
+
+
+def test_every_page_is_there_and_labelled_synthetic(site):
+    for page in ["index.html", "intro.html", "methods.html", "data_dictionary.html",
+                 "baseline.html"]:
+        assert (site / page).is_file(), page
+    assert "Synthetic data" in text_of(site / "baseline.html")
+    assert (site / "_downloads").is_dir()
+    csvs = list((site / "_downloads").rglob("table1.csv"))
+    assert csvs, "Table 1 CSV is downloadable"
+
+
+def test_bad_data_leaves_the_old_site(site, tmp_path):
+    before = (site / "baseline.html").stat().st_mtime_ns
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,arm\np1,A\n")
+    with pytest.raises(CohortError):
+        build(site, Parameters(data_path=str(bad)), log=lambda *a, **k: None)
+    assert main(["build", "--data", str(bad), "--out", str(site)]) == 2
+    assert (site / "baseline.html").stat().st_mtime_ns == before
+
+
+def test_failing_notebook_is_named_and_old_site_kept(site, capsys):
+    before = (site / "baseline.html").stat().st_mtime_ns
+    with pytest.raises(BuildError, match=r"notebooks/baseline\.md failed in cell \d+"):
+        build(site, Parameters(group_order=["No such arm", "CAR-T"]),
+              log=lambda *a, **k: None)
+    assert (site / "baseline.html").stat().st_mtime_ns == before
+    assert not list(site.parent.glob(".site.build-*")), "staging folder removed"
