@@ -25,13 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DAYS_PER_MONTH = 365.25 / 12
-
-
-def days_to_months(days):
-    """Convert days since HSCT to months (1 month = 365.25 / 12 days)."""
-    return np.asarray(days, dtype=float) / DAYS_PER_MONTH
-
 
 def _frame(df: pd.DataFrame, time, cause) -> pd.DataFrame:
     return pd.DataFrame({"time": np.asarray(time, float), "cause": np.asarray(cause, int)},

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from . import group_tests
-from .endpoints import days_to_months
 from .formatting import format_number, format_p
 from .schema import BY_NAME
+from .survival import to_months
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def baseline_table(data: pd.DataFrame, group_col: str, group_order: list) -> dic
         median, min, max, p_value, test) for downloads and the audit;
         ``omitted``: variables of the table that are absent from the data.
     """
-    data = data.assign(followup_months=days_to_months(data["followup_days"]))
+    data = data.assign(followup_months=to_months(data["followup_days"]))
     groups = data[group_col]
     columns = [("whole", data)] + [(g, data[groups == g]) for g in group_order]
     display, numbers, omitted = [], [], []
