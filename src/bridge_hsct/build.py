@@ -92,10 +92,22 @@ def _config(data_path: str) -> dict:
     return config
 
 
+def _existing_toc(src: Path) -> dict:
+    """The table of contents without the chapters whose page does not exist yet."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    for part in toc.get("parts", []):
+        part["chapters"] = [c for c in part.get("chapters", [])
+                            if (src / f"{c['file']}.md").is_file()
+                            or (NOTEBOOKS / f"{c['file']}.md").is_file()]
+    toc["parts"] = [p for p in toc.get("parts", []) if p["chapters"]]
+    return toc
+
+
 def _stage_sources(staging: Path, data_path: str) -> Path:
     src = staging / "src"
     shutil.copytree(BOOK, src)
     (src / "data_dictionary.md").write_text(dictionary_markdown(), encoding="utf-8")
+    (src / "_toc.yml").write_text(yaml.safe_dump(_existing_toc(src), sort_keys=False))
     (src / "_config.yml").write_text(yaml.safe_dump(_config(data_path), sort_keys=False))
     return src
 
