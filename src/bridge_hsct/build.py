@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import nbformat
 import papermill
 import yaml
 
+from . import __version__
 from .dictionary import dictionary_markdown
 from .validate import load_cohort
 
@@ -29,6 +32,7 @@ BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 CONFIG = ROOT / "_config.yml"
 DEFAULT_DATA = ROOT / "data" / "synthetic_cohort.csv"
+DEFAULT_CACHE = ROOT / "_build" / "notebook-cache"
 
 
 class BuildError(RuntimeError):
@@ -112,9 +116,37 @@ def _stage_sources(staging: Path, data_path: str) -> Path:
     return src
 
 
-def _execute(name: str, src: Path, params: Parameters) -> None:
-    notebook = jupytext.read(NOTEBOOKS / f"{name}.md")
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def package_fingerprint() -> str:
+    """Hash of the package's source and the pinned environment: code a notebook depends on."""
+    files = sorted((ROOT / "src" / "bridge_hsct").rglob("*.py"))
+    lock = ROOT / "requirements.lock"
+    return _digest(__version__, [(f.name, sha256(f)) for f in files],
+                   sha256(lock) if lock.is_file() else "")
+
+
+def notebook_key(name: str, params: Parameters, data_sha: str, fingerprint: str) -> str:
+    """Cache key of an executed notebook: its text, the data's content, the parameters and
+    the package. (Jupyter Book's own cache looks only at the notebook's code cells.)"""
+    parameters = {k: v for k, v in params.for_notebook(name).items() if k != "data_path"}
+    text = (NOTEBOOKS / f"{name}.md").read_text(encoding="utf-8")
+    return _digest(name, text, data_sha, parameters, fingerprint)
+
+
+def _execute(name: str, src: Path, params: Parameters, cache: Path | None, key: str) -> bool:
+    """Execute one chapter into `src` (or copy it from the cache); True if it was cached."""
+    entry = cache / f"{name}-{key[:20]}" if cache else None
     target = src / f"{name}.ipynb"
+    outputs = Path("outputs") / name
+    if entry and entry.is_dir():
+        shutil.copy2(entry / target.name, target)
+        if (entry / outputs).is_dir():
+            shutil.copytree(entry / outputs, src / outputs, dirs_exist_ok=True)
+        return True
+    notebook = jupytext.read(NOTEBOOKS / f"{name}.md")
     jupytext.write(notebook, target)
     try:
         papermill.execute_notebook(
@@ -131,6 +163,46 @@ def _execute(name: str, src: Path, params: Parameters) -> None:
         if "injected-parameters" in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
     nbformat.write(executed, target)
+    if entry:
+        _store(entry, target, src / outputs, outputs)
+    return False
+
+
+def _store(entry: Path, notebook: Path, outputs: Path, relative: Path) -> None:
+    """Put an executed notebook and its output files in the cache, atomically."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    shutil.copy2(notebook, partial / notebook.name)
+    if outputs.is_dir():
+        shutil.copytree(outputs, partial / relative)
+    try:
+        partial.rename(entry)
+    except OSError:  # another build stored the same entry meanwhile
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | None,
+                 keys: dict, log) -> None:
+    """Execute the chapters in parallel, one kernel per core; stop at the first failure."""
+    workers = max(1, min(len(names), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        started = {pool.submit(_timed, _execute, n, src, params, cache, keys[n]): n
+                   for n in names}
+        try:
+            for done, future in enumerate(as_completed(started), 1):
+                cached, seconds = future.result()
+                how = "from cache" if cached else f"executed in {seconds:.1f} s"
+                log(f"[{done}/{len(names)}] {started[future]}: {how}")
+        except BaseException:
+            for future in started:
+                future.cancel()
+            raise
+
+
+def _timed(function, *args):
+    t0 = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - t0
 
 
 def _render(src: Path, staging: Path) -> Path:
@@ -155,8 +227,25 @@ def _swap(new_site: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-def build(out: str | Path, params: Parameters, log=print) -> Path:
+def _tree_digest(folder: Path) -> str:
+    return _digest([(str(f.relative_to(folder)), sha256(f))
+                    for f in sorted(folder.rglob("*")) if f.is_file()])
+
+
+def _built_key(out: Path) -> str | None:
+    try:
+        return json.loads((out / "build.json").read_text())["site_key"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def build(out: str | Path, params: Parameters, log=print,
+          cache: str | Path | None = DEFAULT_CACHE) -> Path:
     """Build the whole book from ``params.data_path`` into the folder `out`.
+
+    Chapters run in parallel, and an executed chapter is reused from `cache` (None: no
+    cache) while its notebook, the data's content, the parameters and the package are
+    unchanged. When nothing changed at all, the existing site is kept as it is.
 
     Raises
     ------
@@ -166,6 +255,7 @@ def build(out: str | Path, params: Parameters, log=print) -> Path:
         If a notebook or the HTML build fails (the previous site is left untouched).
     """
     out = Path(out).resolve()
+    cache = Path(cache).resolve() if cache else None
     started = time.perf_counter()
     params.data_path = str(Path(params.data_path).resolve())
     load_cohort(params.data_path, params.group_col)
@@ -175,21 +265,22 @@ def build(out: str | Path, params: Parameters, log=print) -> Path:
     try:
         src = _stage_sources(staging, params.data_path)
         names = chapters()
-        for i, name in enumerate(names, 1):
-            t0 = time.perf_counter()
-            log(f"[{i}/{len(names)}] {name} ...", end=" ", flush=True)
-            _execute(name, src, params)
-            log(f"done in {time.perf_counter() - t0:.1f} s")
-        log("rendering HTML with Jupyter Book ...", end=" ", flush=True)
+        data_sha, fingerprint = sha256(params.data_path), package_fingerprint()
+        keys = {n: notebook_key(n, params, data_sha, fingerprint) for n in names}
+        site_key = _digest(keys, _tree_digest(src))
+        if _built_key(out) == site_key:
+            log(f"nothing changed: {out} is up to date")
+            return out
+        _execute_all(names, src, params, cache, keys, log)
+        log("rendering HTML with Jupyter Book ...")
         site = _render(src, staging)
         (site / "build.json").write_text(json.dumps({
-            "data_sha256": sha256(params.data_path), "parameters": params.for_notebook("*"),
+            "site_key": site_key, "data_sha256": data_sha,
+            "parameters": {k: v for k, v in params.for_notebook("*").items()
+                           if k != "data_path"},
+            "package_version": __version__,
         }, indent=2))
-        log("done")
         _swap(site, out)
-    except BaseException:
-        log("")
-        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"site written to {out} in {time.perf_counter() - started:.1f} s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 from .build import DEFAULT_DATA, BuildError, Parameters, build
 from .dictionary import dictionary_markdown, write_template
@@ -37,7 +36,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    warnings.simplefilter("default")
     try:
         if args.command == "build":
             build(args.out, Parameters(args.data, args.group_col, args.group_order,
