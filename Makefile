@@ -6,6 +6,7 @@ DATA   ?= data/synthetic_cohort.csv
 OUT    ?= _build/html
 GROUP_COL ?= arm
 TEMPLATE ?= cohort_template.csv
+CUTOFF ?=
 
 .PHONY: install book validate template dictionary cohort test lint lock clean
 
@@ -19,10 +20,11 @@ install: $(BIN)/.installed
 
 book: install  ## build the website (DATA=..., OUT=..., GROUP_ORDER="ref other")
 	$(BIN)/python -m bridge_hsct build --data "$(DATA)" --out "$(OUT)" --group-col "$(GROUP_COL)" \
-		$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER))
+		$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(CUTOFF),--cutoff-date $(CUTOFF))
 
 validate: install  ## list every problem of DATA
-	$(BIN)/python -m bridge_hsct validate --data "$(DATA)" --group-col "$(GROUP_COL)"
+	$(BIN)/python -m bridge_hsct validate --data "$(DATA)" --group-col "$(GROUP_COL)" \
+		$(if $(CUTOFF),--cutoff-date $(CUTOFF))
 
 template: install  ## blank cohort CSV with every column of the data dictionary
 	$(BIN)/python -m bridge_hsct template --out "$(TEMPLATE)"

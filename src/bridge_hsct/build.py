@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jupytext
@@ -48,6 +48,7 @@ class Parameters:
     group_order: list | None = None  # first group is the reference; default: sorted labels
     landmark_months: float = 24.0
     alpha: float = 0.05
+    cutoff_date: str | None = None  # data cut-off for files with calendar dates
     extra: dict = field(default_factory=dict)
 
     def for_notebook(self, name: str) -> dict:
@@ -257,13 +258,16 @@ def build(out: str | Path, params: Parameters, log=print,
     out = Path(out).resolve()
     cache = Path(cache).resolve() if cache else None
     started = time.perf_counter()
-    params.data_path = str(Path(params.data_path).resolve())
-    load_cohort(params.data_path, params.group_col)
-    log(f"data: {params.data_path} is valid")
+    source = str(Path(params.data_path).resolve())
+    cohort = load_cohort(source, params.group_col, params.cutoff_date)
+    log(f"data: {source} is valid ({len(cohort)} patients)")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     try:
-        src = _stage_sources(staging, params.data_path)
+        src = _stage_sources(staging, source)
+        # chapters read the validated cohort in days, whatever the input's format
+        params = replace(params, data_path=str(staging / "cohort.csv"))
+        cohort.to_csv(params.data_path, index=False, date_format="%Y-%m-%d")
         names = chapters()
         data_sha, fingerprint = sha256(params.data_path), package_fingerprint()
         keys = {n: notebook_key(n, params, data_sha, fingerprint) for n in names}

@@ -22,10 +22,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="groups in display order; the first is the reference")
     b.add_argument("--landmark-months", type=float, default=24.0)
     b.add_argument("--alpha", type=float, default=0.05)
+    b.add_argument("--cutoff-date", default=None,
+                   help="data cut-off (YYYY-MM-DD) for files with calendar dates")
 
     v = commands.add_parser("validate", help="check a cohort file and list every problem")
     v.add_argument("--data", default=str(DEFAULT_DATA))
     v.add_argument("--group-col", default="arm")
+    v.add_argument("--cutoff-date", default=None)
 
     t = commands.add_parser("template", help="write a blank cohort CSV with every column")
     t.add_argument("--out", default="cohort_template.csv")
@@ -39,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             build(args.out, Parameters(args.data, args.group_col, args.group_order,
-                                       args.landmark_months, args.alpha))
+                                       args.landmark_months, args.alpha, args.cutoff_date))
         elif args.command == "validate":
-            data = load_cohort(args.data, args.group_col)
+            data = load_cohort(args.data, args.group_col, args.cutoff_date)
             groups = data[args.group_col].value_counts().sort_index()
             print(f"{args.data}: valid, {len(data)} patients; "
                   + ", ".join(f"{g}: {n}" for g, n in groups.items()))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from .dates import dates_to_days, is_date_mode
 from .schema import BY_NAME, CROSS_RULE_COLUMN, cohort_schema
 
 
@@ -82,23 +83,53 @@ def _problems_from(errors: pa.errors.SchemaErrors, file: str) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.row or 0, p.column or ""))
 
 
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+
+
+def _csv_dialect(path: Path) -> dict:
+    """Separator and decimal mark: ``;`` with decimal commas (a European spreadsheet export)
+    when the header has semicolons and no commas, else ``,`` with decimal points."""
+    with open(path, encoding="utf-8-sig") as f:
+        header = f.readline()
+    if ";" in header and "," not in header:
+        return {"sep": ";", "decimal": ","}
+    if "\t" in header and "," not in header:
+        return {"sep": "\t", "decimal": "."}
+    return {"sep": ",", "decimal": "."}
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a cohort CSV as text cells (the schema converts types), failing clearly."""
+    """Read a cohort file (CSV, or an Excel workbook's first sheet) as text cells.
+
+    CSV files must be UTF-8 (a byte-order mark is accepted); the separator is detected
+    (comma, semicolon with decimal commas, or tab). The schema converts types afterwards.
+    """
     path = Path(path)
     file = str(path)
     if not path.is_file():
         raise CohortError([Problem(file, None, None, None, "file not found")])
+    if path.stat().st_size == 0:
+        raise CohortError([Problem(file, None, None, None, "file is empty")])
     try:
-        table = pd.read_csv(path, dtype=str, encoding="utf-8", skipinitialspace=True)
+        if path.suffix.lower() in EXCEL_SUFFIXES:
+            table = pd.read_excel(path, dtype=str)
+        else:
+            dialect = _csv_dialect(path)
+            table = pd.read_csv(path, dtype=str, encoding="utf-8-sig", sep=dialect["sep"],
+                                skipinitialspace=True)
+            if dialect["decimal"] == ",":
+                table = table.apply(lambda col: col.str.replace(
+                    r"^\s*(-?\d+),(\d+)\s*$", r"\1.\2", regex=True))
     except pd.errors.EmptyDataError:
         raise CohortError([Problem(file, None, None, None, "file is empty")]) from None
     except UnicodeDecodeError as exc:
         raise CohortError([Problem(file, None, None, None,
                                    f"not UTF-8 text (byte {exc.start}); save as UTF-8 CSV")]
                           ) from None
-    except pd.errors.ParserError as exc:
-        raise CohortError([Problem(file, None, None, None, f"not a valid CSV: {exc}")]
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise CohortError([Problem(file, None, None, None, f"not a readable table: {exc}")]
                           ) from None
+    table.columns = [str(c).strip() for c in table.columns]
     return table.apply(lambda col: col.str.strip())
 
 
@@ -176,6 +207,16 @@ def validate_cohort(table: pd.DataFrame, file: str = "<data>",
     return typed
 
 
-def load_cohort(path: str | Path, group_col: str = "arm") -> pd.DataFrame:
-    """Read and validate a cohort CSV (see :func:`validate_cohort`)."""
-    return validate_cohort(read_table(path), str(path), group_col)
+def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = None
+                ) -> pd.DataFrame:
+    """Read and validate a cohort file (see :func:`read_table`, :func:`validate_cohort`).
+
+    A file with calendar dates (a ``last_contact_date`` column) is first converted to days
+    since HSCT by :func:`bridge_hsct.dates.dates_to_days`, censoring at `cutoff` if given.
+    """
+    table = read_table(path)
+    if is_date_mode(table):
+        table, problems = dates_to_days(table, str(path), cutoff, Problem)
+        if problems:
+            raise CohortError(problems)
+    return validate_cohort(table, str(path), group_col)
