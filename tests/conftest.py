@@ -36,3 +36,13 @@ def write_csv(tmp_path):
         frame.to_csv(path, index=False)
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The book built once per test session from the default (synthetic) cohort."""
+    from bridge_hsct.build import Parameters, build
+
+    out = tmp_path_factory.mktemp("book") / "site"
+    build(out, Parameters(), log=lambda *a, **k: None, cache=None)
+    return out

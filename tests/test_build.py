@@ -2,6 +2,7 @@
 
 import csv
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,33 @@ PAPER_TABLE1 = {
 PAPER_P_VALUES = ["0.700", "0.324", "0.693", "0.285", "0.005", "0.026", "0.121", "0.111"]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book") / "site"
-    build(out, Parameters(), log=lambda *a, **k: None)
-    return out
+@pytest.fixture
+def site(built_site, tmp_path):
+    """A private copy of the session's built site (these tests try to overwrite it)."""
+    copy = tmp_path / "site"
+    shutil.copytree(built_site, copy)
+    return copy
+
+
+def test_second_build_uses_the_cache_and_data_changes_invalidate_it(tmp_path):
+    lines = []
+    cache, out = tmp_path / "cache", tmp_path / "site"
+    build(out, Parameters(), log=lines.append, cache=cache)
+    assert not any("from cache" in line for line in lines)
+    lines.clear()
+    build(out, Parameters(), log=lines.append, cache=cache)
+    assert any("up to date" in line for line in lines)
+    lines.clear()
+    build(tmp_path / "other", Parameters(), log=lines.append, cache=cache)
+    executed = [line for line in lines if line.startswith("[")]
+    assert executed and all("from cache" in line for line in executed)
+    changed = tmp_path / "changed.csv"
+    rows = DEFAULT_DATA.read_text().splitlines()
+    changed.write_text("\n".join(rows[:-1]) + "\n")  # one patient fewer
+    lines.clear()
+    build(tmp_path / "other", Parameters(data_path=str(changed)), log=lines.append, cache=cache)
+    executed = [line for line in lines if line.startswith("[")]
+    assert executed and not any("from cache" in line for line in executed)
 
 
 def text_of(html_file: Path) -> str:

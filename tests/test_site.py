@@ -1,0 +1,214 @@
+"""The website as a reader sees it: links, offline use, and (with Chromium) a real browser.
+
+The browser tests need Debian's Chromium at /usr/bin/chromium (`.ci/run` installs it) and
+axe-core from `npm install` (package.json); without them they are skipped, with the reason.
+"""
+
+import functools
+import http.server
+import re
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+EXTERNAL = re.compile(r"^(https?:)?//", re.I)
+
+
+class Links(HTMLParser):
+    """Collects ids and the href/src of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        for name in ("href", "src"):
+            if attrs.get(name):
+                self.links.append((tag, attrs[name]))
+
+
+def parse(page: Path) -> Links:
+    parser = Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def pages(site: Path) -> list[Path]:
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
+
+
+def test_no_broken_internal_link_or_anchor(built_site):
+    parsed = {p: parse(p) for p in pages(built_site)}
+    broken = []
+    for page, links in parsed.items():
+        for _tag, link in links.links:
+            if EXTERNAL.match(link) or link.startswith(("mailto:", "data:", "javascript:")):
+                continue
+            path, anchor = urldefrag(link)
+            target = (page.parent / unquote(urlparse(path).path)).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.name}: {link} (missing file)")
+            elif anchor and target.suffix == ".html":
+                ids = parsed.get(target).ids if target in parsed else parse(target).ids
+                if anchor not in ids:
+                    broken.append(f"{page.name}: {link} (missing anchor)")
+    assert not broken, "\n".join(broken)
+
+
+def test_pages_load_nothing_from_the_network(built_site):
+    """No page's own tags load a script, style, image or font from another host."""
+    offenders = []
+    for page in pages(built_site):
+        for tag, link in parse(page).links:
+            if tag in {"script", "link", "img", "source", "iframe"} and EXTERNAL.match(link):
+                offenders.append(f"{page.name}: <{tag}> {link}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_patient_level_rows_in_the_site(built_site):
+    import pandas as pd
+
+    from bridge_hsct.build import DEFAULT_DATA
+
+    ids = pd.read_csv(DEFAULT_DATA, dtype=str)["patient_id"]
+    for page in pages(built_site):
+        text = page.read_text(encoding="utf-8")
+        leaked = [i for i in ids if re.search(rf"\b{re.escape(i)}\b", text)]
+        assert not leaked, f"{page.name} shows patient ids {leaked[:5]}"
+
+
+# ----------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def served(built_site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests skipped: Debian Chromium not found at /usr/bin/chromium "
+                    "(apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+def visit(browser, url: str, width: int = 1280):
+    """Open `url`, recording console errors and every request that leaves localhost."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.errors, page.outside = [], []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith("data:") or host in {"127.0.0.1", "localhost"}:
+            return r.continue_()
+        page.outside.append(r.request.url)
+        return r.abort()
+
+    page.route("**/*", route)
+    page.goto(url, wait_until="networkidle")
+    return page
+
+
+def test_every_page_loads_cleanly_offline(browser, served, built_site):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for html in pages(built_site):
+        name = html.relative_to(built_site).as_posix()
+        page = visit(browser, f"{served}/{name}")
+        assert not page.errors, f"{name}: console errors {page.errors}"
+        assert not page.outside, f"{name}: requests leaving localhost {page.outside}"
+        images = page.eval_on_selector_all(
+            "main img", "els => els.filter(i => !(i.complete && i.naturalWidth > 0)).length")
+        assert images == 0, f"{name}: {images} image(s) did not load"
+        if name in {"intro.html", "baseline.html", "os_pfs.html", "gvhd.html",
+                    "engraftment_infection.html"}:
+            page.screenshot(path=str(SCREENSHOTS / name.replace(".html", ".png")),
+                            full_page=True)
+        page.close()
+
+
+def test_tables_and_figures_are_visible_by_anchor(browser, served, built_site):
+    expected = {"baseline.html": ["table-1"]}
+    for chapter, panels in {"os_pfs.html": "abcdefg", "grfs.html": "abcd", "nrm.html": "ab",
+                            "gvhd.html": "abcdefghi"}.items():
+        if (built_site / chapter).exists():
+            number = {"os_pfs.html": 1, "grfs.html": 2, "nrm.html": 3, "gvhd.html": 4}[chapter]
+            expected[chapter] = [f"figure-{number}{p}" for p in panels]
+    for table, chapter in {"table-2": "gvhd.html", "table-3": "engraftment_infection.html"
+                           }.items():
+        if (built_site / chapter).exists():
+            expected.setdefault(chapter, []).append(table)
+    for chapter, anchors in expected.items():
+        page = visit(browser, f"{served}/{chapter}")
+        for anchor in anchors:
+            element = page.locator(f"[id='{anchor}']")
+            assert element.count() == 1, f"{chapter}#{anchor} missing"
+            assert element.first.is_visible(), f"{chapter}#{anchor} not visible"
+        page.close()
+
+
+def test_download_links_work(browser, served, built_site):
+    import urllib.request
+
+    for html in pages(built_site):
+        for _tag, link in parse(html).links:
+            if "_downloads/" in link:
+                url = f"{served}/{(html.parent / link).resolve().relative_to(built_site)}"
+                with urllib.request.urlopen(url) as response:
+                    assert response.status == 200 and response.read(1), link
+
+
+def test_no_serious_accessibility_violation(browser, served, built_site):
+    if not AXE.exists():
+        pytest.skip("axe-core not installed (run npm install)")
+    problems = []
+    for html in pages(built_site):
+        name = html.relative_to(built_site).as_posix()
+        if name in {"genindex.html", "search.html"}:
+            continue
+        page = visit(browser, f"{served}/{name}")
+        page.add_script_tag(path=str(AXE))
+        # the page's content; the theme's own widgets (colour switch, sidebars) are the
+        # theme's to fix and are checked upstream
+        violations = page.evaluate("async () => (await axe.run(document.querySelector("
+                                   "'article.bd-article') || document)).violations")
+        for v in violations:
+            if v["impact"] in {"serious", "critical"}:
+                targets = [n["target"] for n in v["nodes"]][:3]
+                problems.append(f"{name}: {v['id']} ({v['impact']}): {v['help']} {targets}")
+        page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_readable_at_phone_width(browser, served):
+    page = visit(browser, f"{served}/baseline.html", width=390)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.screenshot(path=str(SCREENSHOTS / "baseline-phone.png"), full_page=False)
+    assert overflow <= 1, f"page is {overflow}px wider than a phone screen"
+    page.close()
