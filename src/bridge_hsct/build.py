@@ -25,6 +25,7 @@ import yaml
 
 from . import __version__
 from .dictionary import dictionary_markdown
+from .provenance import provenance_markdown
 from .validate import load_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,12 +98,16 @@ def _config(data_path: str) -> dict:
     return config
 
 
+GENERATED_PAGES = {"data_dictionary", "provenance"}
+
+
 def _existing_toc(src: Path) -> dict:
     """The table of contents without the chapters whose page does not exist yet."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     for part in toc.get("parts", []):
         part["chapters"] = [c for c in part.get("chapters", [])
-                            if (src / f"{c['file']}.md").is_file()
+                            if c["file"] in GENERATED_PAGES
+                            or (src / f"{c['file']}.md").is_file()
                             or (NOTEBOOKS / f"{c['file']}.md").is_file()]
     toc["parts"] = [p for p in toc.get("parts", []) if p["chapters"]]
     return toc
@@ -275,6 +280,9 @@ def build(out: str | Path, params: Parameters, log=print,
         if _built_key(out) == site_key:
             log(f"nothing changed: {out} is up to date")
             return out
+        (src / "provenance.md").write_text(provenance_markdown(
+            source, sha256(source), params.for_notebook("*"), is_reference_cohort(source)),
+            encoding="utf-8")
         _execute_all(names, src, params, cache, keys, log)
         log("rendering HTML with Jupyter Book ...")
         site = _render(src, staging)
