@@ -8,7 +8,7 @@ GROUP_COL ?= arm
 TEMPLATE ?= cohort_template.csv
 CUTOFF ?=
 
-.PHONY: install book validate template dictionary cohort test lint lock clean
+.PHONY: install book validate template dictionary cohort test lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ cohort: install  ## regenerate the synthetic reference cohort and its calibratio
 	$(BIN)/python -m bridge_hsct.synthetic
 
 lint: install
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 
 test: lint  ## lint, unit tests, end-to-end build (browser tests when Chromium is present)
 	$(BIN)/pytest
@@ -46,3 +46,6 @@ lock:  ## re-resolve the pinned environment from pyproject.toml (needs the netwo
 
 clean:
 	rm -rf _build .pytest_cache
+
+bench: install  ## wall time and peak memory of each stage (prints figures)
+	$(BIN)/python benchmarks/bench.py
