@@ -94,7 +94,8 @@ def _config(data_path: str) -> dict:
                   f"`{name}` (SHA-256 `{sha256(data_path)[:12]}…`), not from the paper's "
                   "patients.\n```")
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
-    sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": name}
+    sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": name,
+                                    "audit_score": ""}
     return config
 
 
@@ -211,6 +212,21 @@ def _timed(function, *args):
     return result, time.perf_counter() - t0
 
 
+def _add_audit_score(src: Path) -> None:
+    """Put the audit's headline score into the landing page's substitution."""
+    score_file = src / "outputs" / "audit" / "score.json"
+    config = yaml.safe_load((src / "_config.yml").read_text())
+    text = ""
+    if score_file.is_file():
+        score = json.loads(score_file.read_text())
+        if score.get("checked"):
+            text = (f"**Reproduction audit:** {int(score['reproduced'])} of "
+                    f"{int(score['checked'])} published numbers that the data can recompute "
+                    f"({100 * score['score']:.1f}%) are reproduced; see {{ref}}`audit`.")
+    config["sphinx"]["config"]["myst_substitutions"]["audit_score"] = text
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def _render(src: Path, staging: Path) -> Path:
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     command = [str(jupyter_book), "build", str(src), "--path-output", str(staging),
@@ -270,9 +286,12 @@ def build(out: str | Path, params: Parameters, log=print,
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     try:
         src = _stage_sources(staging, source)
-        # chapters read the validated cohort in days, whatever the input's format
-        params = replace(params, data_path=str(staging / "cohort.csv"))
-        cohort.to_csv(params.data_path, index=False, date_format="%Y-%m-%d")
+        if not is_reference_cohort(source):
+            # chapters read the validated cohort in days, whatever the input's format
+            params = replace(params, data_path=str(staging / "cohort.csv"))
+            cohort.to_csv(params.data_path, index=False, date_format="%Y-%m-%d")
+        else:
+            params = replace(params, data_path=source)
         names = chapters()
         data_sha, fingerprint = sha256(params.data_path), package_fingerprint()
         keys = {n: notebook_key(n, params, data_sha, fingerprint) for n in names}
@@ -284,6 +303,7 @@ def build(out: str | Path, params: Parameters, log=print,
             source, sha256(source), params.for_notebook("*"), is_reference_cohort(source)),
             encoding="utf-8")
         _execute_all(names, src, params, cache, keys, log)
+        _add_audit_score(src)
         log("rendering HTML with Jupyter Book ...")
         site = _render(src, staging)
         (site / "build.json").write_text(json.dumps({

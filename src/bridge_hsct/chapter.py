@@ -18,6 +18,7 @@ class Chapter:
     group_col: str
     groups: list
     output_dir: Path
+    data_path: str = ""
 
     @property
     def reference(self):
@@ -53,4 +54,4 @@ def open_chapter(data_path: str, group_col: str = "arm", group_order: list | Non
         found = list(group_order)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return Chapter(data, group_col, found, out)
+    return Chapter(data, group_col, found, out, str(data_path))
