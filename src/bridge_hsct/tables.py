@@ -45,9 +45,10 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
 
 
 def save_table(frame: pd.DataFrame, folder: str | Path, name: str) -> Path:
-    """Write a table as ``name.csv`` in `folder` and return the CSV path."""
+    """Write a table as ``name.csv`` and ``name.xlsx`` in `folder`; return the CSV path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
     frame.to_csv(path, index=False)
+    frame.to_excel(folder / f"{name}.xlsx", index=False, sheet_name=name[:31])
     return path
