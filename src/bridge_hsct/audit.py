@@ -287,7 +287,8 @@ def audit_html(audit: pd.DataFrame, table_id: str = "audit-table") -> str:
   <select id="{table_id}-status"><option value="">all</option>{options}</select>
   <span id="{table_id}-count" aria-live="polite"></span>
 </div>
-<div class="audit-scroll"><table id="{table_id}" class="audit">
+<div class="audit-scroll" tabindex="0" role="region" aria-label="Audit of every published number">
+<table id="{table_id}" class="audit">
 <thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>
 <script>
 (function () {{

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -190,9 +191,14 @@ def _store(entry: Path, notebook: Path, outputs: Path, relative: Path) -> None:
 
 def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | None,
                  keys: dict, log) -> None:
-    """Execute the chapters in parallel, one kernel per core; stop at the first failure."""
+    """Execute the chapters in parallel, one kernel per core; stop at the first failure.
+
+    Processes, not threads: papermill runs a notebook in its `cwd` by changing the working
+    folder of the whole process.
+    """
     workers = max(1, min(len(names), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         started = {pool.submit(_timed, _execute, n, src, params, cache, keys[n]): n
                    for n in names}
         try:
