@@ -40,7 +40,7 @@ from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy import stats
 
-from .endpoints import as_censored, derive
+from .endpoints import ENDPOINTS, as_censored, derive
 from .formatting import format_p
 from .schema import BY_NAME
 from .survival import cox_univariate
@@ -248,6 +248,10 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
         multi-level variable and ``"level"`` for each of its levels; ``candidate`` is
         ``p_value < 0.10``); ``absent``: Table 1 covariates not in the data.
     """
+    missing = [c for c in ENDPOINTS[endpoint].requires if c not in data]
+    if missing:
+        return {"numbers": pd.DataFrame(columns=COLUMNS).astype({"candidate": bool}),
+                "absent": [], "skipped": f"the data have no column `{missing[0]}`"}
     outcome = as_censored(derive(data, endpoint))
     time, event = outcome["time"].to_numpy(float), outcome["cause"].to_numpy(int)
     covariates, absent = table1_covariates(data, group_col, groups)
@@ -352,10 +356,14 @@ def render_cox_table(table: dict, endpoint_label: str, table_id: str | None = No
     table_id : HTML id of the table.
     """
     from great_tables import loc, style
+    from IPython.display import Markdown
 
     from .schema import BY_NAME as _BY_NAME
     from .tables import render_table
 
+    if table.get("skipped"):
+        return Markdown(f"Univariate Cox models for {endpoint_label} are not computed: "
+                        f"{table['skipped']}.")
     shown = cox_display(table["numbers"])
     notes = [f"Hazard ratios from one Cox model per characteristic (Efron ties, Wald 95% CI "
              f"and P). Highlighted: P < {SCREENING_P:.2f}, the paper's threshold for entering "
@@ -375,6 +383,8 @@ def render_cox_table(table: dict, endpoint_label: str, table_id: str | None = No
 
 def candidates_text(numbers: pd.DataFrame, endpoint_label: str) -> str:
     """One sentence naming the characteristics with ``P < 0.10`` (computed, for the prose)."""
+    if numbers.empty:
+        return f"For {endpoint_label}, the univariate screen cannot be run on these data."
     hits = numbers[numbers["candidate"] & (numbers["row"] != "level")]
     if hits.empty:
         return (f"For {endpoint_label}, no characteristic reaches P < {SCREENING_P:.2f} in "

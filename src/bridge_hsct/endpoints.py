@@ -126,8 +126,9 @@ class Endpoint:
 ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in [
     Endpoint("os", "Overall survival", overall_survival, "survival"),
     Endpoint("pfs", "Progression-free survival", progression_free_survival, "survival"),
+    # GRFS needs its GVHD components: without them it would quietly become PFS
     Endpoint("grfs", "GVHD-free, relapse-free survival", gvhd_relapse_free_survival,
-             "survival"),
+             "survival", ("agvhd_3_4", "agvhd_3_4_days", "cgvhd_severe", "cgvhd_days")),
     Endpoint("nrm", "Non-relapse mortality", non_relapse_mortality, "incidence"),
     Endpoint("relapse", "Relapse", relapse_incidence, "incidence"),
     *[Endpoint(name, label, (lambda d, n=name: gvhd_incidence(d, n)), "incidence", (name,))
