@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import group_tests
+from .descriptive import count_known, median_range, n_percent
 from .formatting import format_number, format_p
 from .schema import BY_NAME
 from .survival import to_months
@@ -52,22 +53,6 @@ TABLE1_ROWS: list[Row] = [
 ]
 
 MRD_LABELS = {1: "CR, MRD positive", 0: "CR, MRD negative"}
-
-
-def _count(values: pd.Series, hit: pd.Series) -> tuple[int, int]:
-    known = values.notna()
-    return int((hit & known).sum()), int(known.sum())
-
-
-def _n_pct(k: int, n: int) -> str:
-    return f"{k} ({100 * k / n:.1f}%)" if n else "–"
-
-
-def _median_range(values: pd.Series) -> tuple[float, float, float]:
-    v = values.dropna()
-    if v.empty:
-        return (np.nan, np.nan, np.nan)
-    return float(v.median()), float(v.min()), float(v.max())
 
 
 def _levels(row: Row, data: pd.DataFrame) -> tuple[pd.Series, list, dict, bool]:
@@ -116,7 +101,7 @@ def baseline_table(data: pd.DataFrame, group_col: str, group_order: list) -> dic
             result = group_tests.compare_numbers(data[row.variable], groups)
             cells = []
             for g, part in columns:
-                med, lo, hi = _median_range(part[row.variable])
+                med, lo, hi = median_range(part[row.variable])
                 cells.append(f"{format_number(med)} ({format_number(lo)}–{format_number(hi)})")
                 numbers.append(dict(variable=row.variable, level="", group=g, median=med,
                                     min=lo, max=hi, p_value=result.p_value, test=result.test))
@@ -145,8 +130,8 @@ def baseline_table(data: pd.DataFrame, group_col: str, group_order: list) -> dic
             cells = []
             level_result = per_level.get(lv, result)
             for g, part in columns:
-                k, n = _count(part[row.variable], values.loc[part.index] == lv)
-                cells.append(_n_pct(k, n))
+                k, n = count_known(part[row.variable], values.loc[part.index] == lv)
+                cells.append(n_percent(k, n))
                 numbers.append(dict(variable=row.variable, level=str(labels[lv]), group=g,
                                     count=k, n=n, percent=100 * k / n if n else np.nan,
                                     p_value=level_result.p_value if level_result else np.nan,
