@@ -45,6 +45,14 @@ class NotComputable(Exception):
     """The number cannot be recomputed from these data; the message says why."""
 
 
+# Table 2's rows (registry group) and the covariates of bridge_hsct.multivariate
+TABLE2_COVARIATES = {
+    "age_years: >40 vs <=40": "age_over_40", "conditioning": "conditioning_tbi",
+    "graft_source: PB+BM vs PB": "graft_pb_bm", "donor_type": "donor_haploidentical",
+    "donor_sex: F vs M": "donor_female", "prior_hsct: 1 vs 0": "second_hsct",
+}
+
+
 @dataclass
 class Cohort:
     """The data an audit runs on."""
@@ -52,6 +60,15 @@ class Cohort:
     data: pd.DataFrame
     group_col: str
     alpha: float = 0.05
+    _table2: pd.DataFrame | None = None
+
+    def table2(self) -> pd.DataFrame:
+        """The multivariate Cox models of Table 2 (computed once)."""
+        if self._table2 is None:
+            from .multivariate import multivariate_table
+
+            self._table2 = multivariate_table(self.data, self.alpha)["numbers"]
+        return self._table2
 
 
 def _typed_level(var: str, level: str):
@@ -166,6 +183,20 @@ def _p_value(cohort: Cohort, row) -> float:
     return group_tests.compare_categories(hit, labels, [True, False]).p_value
 
 
+def _multivariate_statistic(cohort: Cohort, row) -> float:
+    covariate = TABLE2_COVARIATES.get(row.group)
+    if covariate is None:
+        raise NotComputable(f"no Table 2 covariate for '{row.group}'")
+    numbers = cohort.table2()
+    hit = numbers[(numbers["outcome"] == row.quantity) & (numbers["model"] == "cox")
+                  & (numbers["covariate"] == covariate)]
+    if hit.empty:
+        raise NotComputable("the Table 2 model cannot be fitted on these data")
+    column = {"hr": "hr", "hr_ci_lower": "lower", "hr_ci_upper": "upper",
+              "p_value": "p_value"}[row.statistic]
+    return float(hit[column].iloc[0])
+
+
 def recompute(cohort: Cohort, row) -> float:
     """The value of one registry row recomputed on the cohort.
 
@@ -178,10 +209,8 @@ def recompute(cohort: Cohort, row) -> float:
     statistic, quantity = row.statistic, row.quantity
     if statistic == "date":
         raise NotComputable("a calendar fact of the study, not a result")
-    if statistic in {"hr", "hr_ci_lower", "hr_ci_upper"}:
-        raise NotComputable("multivariate Cox model: see the GVHD chapter (Table 2)")
-    if statistic == "p_value" and row.method == "cox_multivariate":
-        raise NotComputable("multivariate Cox model: see the GVHD chapter (Table 2)")
+    if row.method == "cox_multivariate":
+        return _multivariate_statistic(cohort, row)
     if statistic == "p_value":
         return _p_value(cohort, row)
     if quantity in CONTINUOUS and statistic in {"median", "min", "max"}:
