@@ -92,3 +92,27 @@ def test_template_has_every_schema_column(tmp_path):
     path = tmp_path / "template.csv"
     assert main(["template", "--out", str(path)]) == 0
     assert list(pd.read_csv(path).columns) == [v.name for v in VARIABLES]
+
+
+def test_group_with_one_patient(write_csv):
+    frame = small_cohort()
+    frame.loc[5, "arm"] = "Gamma"
+    [problem] = problems_of(write_csv(frame))
+    assert problem.column == "arm" and problem.value == "Gamma"
+    assert "at least two patients" in problem.rule
+
+
+@pytest.mark.parametrize("column", ["followup_days", "death", "arm", "sex"])
+def test_empty_required_cell(write_csv, column):
+    frame = small_cohort().astype({column: object})
+    frame.loc[2, column] = None
+    problems = problems_of(write_csv(frame))
+    assert (column, 4) in {(p.column, p.row) for p in problems}
+    assert any("empty" in p.rule for p in problems if p.column == column)
+
+
+def test_negative_time(write_csv):
+    frame = small_cohort()
+    frame.loc[0, "followup_days"] = -10
+    problems = problems_of(write_csv(frame))
+    assert ("followup_days", 2) in {(p.column, p.row) for p in problems}

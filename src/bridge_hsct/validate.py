@@ -198,10 +198,13 @@ def validate_cohort(table: pd.DataFrame, file: str = "<data>",
             problems.append(Problem(file, group_col, None, None,
                                     "group column (parameter group_col) is missing"))
     else:
-        groups = table[group_col].dropna().unique()
-        if len(groups) < 2:
-            problems.append(Problem(file, group_col, None, list(groups),
+        sizes = table[group_col].dropna().value_counts()
+        if len(sizes) < 2:
+            problems.append(Problem(file, group_col, None, list(sizes.index),
                                     "at least two groups are needed to compare"))
+        for group in sizes[sizes < 2].index:
+            problems.append(Problem(file, group_col, None, group,
+                                    "each group needs at least two patients to be compared"))
     if problems:
         raise CohortError(sorted(problems, key=lambda p: (p.row or 0, p.column or "")))
     return typed
