@@ -46,3 +46,25 @@ def built_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("book") / "site"
     build(out, Parameters(), log=lambda *a, **k: None, cache=None)
     return out
+
+
+def page_text(html_file) -> str:
+    """The visible text of a built page, tags removed and white space folded."""
+    import re
+
+    html = html_file.read_text(encoding="utf-8")
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def download(site, name: str) -> pd.DataFrame:
+    """A CSV offered for download by the built site (exactly one file of that name)."""
+    found = list((site / "_downloads").rglob(name))
+    assert len(found) == 1, f"{name} is downloadable once"
+    return pd.read_csv(found[0])
+
+
+def as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame as it reads back from CSV (same dtypes as the downloaded file)."""
+    import io
+
+    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))

@@ -1,15 +1,14 @@
 """End to end: the book builds from the default cohort, and failures leave the old site."""
 
 import csv
-import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from bridge_hsct.build import DEFAULT_DATA, BuildError, Parameters, build
 from bridge_hsct.cli import main
 from bridge_hsct.validate import CohortError
+from conftest import page_text
 
 # Table 1 of the paper, counts (whole, blinatumomab, CAR-T) for binary rows
 PAPER_TABLE1 = {
@@ -48,11 +47,6 @@ def test_second_build_uses_the_cache_and_data_changes_invalidate_it(tmp_path):
     assert executed and not any("from cache" in line for line in executed)
 
 
-def text_of(html_file: Path) -> str:
-    html = html_file.read_text(encoding="utf-8")
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-
-
 def n_pct(k, n):
     return f"{k} ({100 * k / n:.1f}%)"
 
@@ -60,7 +54,7 @@ def n_pct(k, n):
 def test_table1_shows_counts_of_the_data(site):
     with open(DEFAULT_DATA, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    page = text_of(site / "baseline.html")
+    page = page_text(site / "baseline.html")
     arms = sorted({r["arm"] for r in rows})
     for variable in PAPER_TABLE1:
         whole = [r for r in rows if r[variable] == "1"]
@@ -72,7 +66,7 @@ def test_table1_shows_counts_of_the_data(site):
 
 
 def test_table1_matches_the_paper_counts_and_p_values(site):
-    page = text_of(site / "baseline.html")
+    page = page_text(site / "baseline.html")
     for variable, (whole, blin, cart) in PAPER_TABLE1.items():
         assert f"{n_pct(whole, 36)} {n_pct(blin, 9)} {n_pct(cart, 27)}" in page, variable
     for p in PAPER_P_VALUES:
@@ -83,7 +77,7 @@ def test_every_page_is_there_and_labelled_synthetic(site):
     for page in ["index.html", "intro.html", "methods.html", "data_dictionary.html",
                  "baseline.html"]:
         assert (site / page).is_file(), page
-    assert "Synthetic data" in text_of(site / "baseline.html")
+    assert "Synthetic data" in page_text(site / "baseline.html")
     assert (site / "_downloads").is_dir()
     csvs = list((site / "_downloads").rglob("table1.csv"))
     assert csvs, "Table 1 CSV is downloadable"

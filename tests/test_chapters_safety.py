@@ -6,9 +6,7 @@ columns (a build of these two chapters only): the pages still build, with no Sph
 and say what was left out.
 """
 
-import io
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -25,27 +23,12 @@ from bridge_hsct.table3 import (
     paper_p_value_check,
     transplant_outcomes_table,
 )
+from conftest import as_written, download, page_text
 
 CHAPTERS = ["gvhd", "engraftment_infection"]
 DROPPED = ["graft_source", "donor_sex", "cgvhd", "cgvhd_days", "cgvhd_severe",
            "neutrophil_engraftment", "neutrophil_engraftment_days", "platelet_engraftment",
            "platelet_engraftment_days", "crs_grade", "icans", "tma", "cmv_reactivation"]
-
-
-def text_of(html_file: Path) -> str:
-    html = html_file.read_text(encoding="utf-8")
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-
-
-def download(site: Path, name: str) -> pd.DataFrame:
-    found = list((site / "_downloads").rglob(name))
-    assert len(found) == 1, f"{name} is downloadable once"
-    return pd.read_csv(found[0])
-
-
-def as_written(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame as it reads back from CSV (same dtypes as the downloaded file)."""
-    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +63,14 @@ def test_every_figure4_panel_is_on_the_page_with_png_and_svg(built_site):
         assert f'id="figure-4{panel.letter.lower()}"' in html, panel.key
         for ext in ("png", "svg"):
             assert list((built_site / "_downloads").rglob(f"{panel.key}.{ext}")), panel.key
-    page = text_of(built_site / "gvhd.html")
+    page = page_text(built_site / "gvhd.html")
     assert "Table 2. Multivariable Cox models of GVHD" in page
     assert "events per variable" in page and "Firth" in page
     assert "Synthetic data" in page
 
 
 def test_table3_page_shows_the_paper_check_and_every_line(built_site):
-    page = text_of(built_site / "engraftment_infection.html")
+    page = page_text(built_site / "engraftment_infection.html")
     for label in ("Time to neutrophil engraftment", "Haemorrhagic cystitis", "PTLD", "CMV",
                   "EBV", "Herpes zoster virus or HHV-6", "Pulmonary", "Urinary tract",
                   "Grade 1–2", "ICANS"):
@@ -127,7 +110,7 @@ def reduced_site(tmp_path_factory):
 
 
 def test_absent_optional_columns_give_notes_not_a_failed_build(reduced_site):
-    gvhd = text_of(reduced_site / "gvhd.html")
+    gvhd = page_text(reduced_site / "gvhd.html")
     assert "Left out" in gvhd
     for note in ("Fig. 4C (Chronic GVHD, all patients) is left out: missing from the data: "
                  "cgvhd , cgvhd_days",
@@ -146,7 +129,7 @@ def test_absent_optional_columns_give_notes_not_a_failed_build(reduced_site):
     assert set(table2["outcome"]) == {"agvhd_3_4"}
     assert "graft_pb_bm" not in set(table2["covariate"])
 
-    engraftment = text_of(reduced_site / "engraftment_infection.html")
+    engraftment = page_text(reduced_site / "engraftment_infection.html")
     assert "Not in the data, so left out" in engraftment
     assert "Supplementary Fig. 5A" in engraftment and "Supplementary Fig. 5B" in engraftment
     assert "Supplementary Table 1. CRS and ICANS after immunotherapy: left out" in engraftment

@@ -11,8 +11,6 @@ small frames, without a build.
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
 import numpy as np
@@ -41,25 +39,9 @@ from bridge_hsct.subgroups import (
     panels_table,
     subgroup_levels,
 )
-from conftest import small_cohort
+from conftest import as_written, download, page_text, small_cohort
 
 LANDMARK = 24.0
-
-
-def text_of(html_file: Path) -> str:
-    html = html_file.read_text(encoding="utf-8")
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-
-
-def download(site: Path, name: str) -> pd.DataFrame:
-    found = list((site / "_downloads").rglob(name))
-    assert len(found) == 1, f"{name} is downloadable once"
-    return pd.read_csv(found[0])
-
-
-def as_written(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame as it reads back from CSV (same dtypes as the downloaded file)."""
-    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +95,7 @@ def test_whole_cohort_row_equals_endpoint_summary(built_site, chapter):
 
 def test_pages_show_the_computed_estimates_and_p_values(built_site, panels):
     for page, figure in (("os_pfs", "figure1"), ("grfs", "figure2"), ("nrm", "figure3")):
-        text = text_of(built_site / f"{page}.html")
+        text = page_text(built_site / f"{page}.html")
         for panel in panels[figure]:
             if not panel.drawn:
                 continue
@@ -142,7 +124,7 @@ def test_every_panel_has_its_anchor_image_and_downloads(built_site, page, anchor
         assert f'src="_images/{stem}.png"' in html, stem
         for ext in ("png", "svg"):
             assert list((built_site / "_downloads").rglob(f"{stem}.{ext}")), (stem, ext)
-    assert "Synthetic data" in text_of(built_site / f"{page}.html")
+    assert "Synthetic data" in page_text(built_site / f"{page}.html")
 
 
 @pytest.mark.parametrize("endpoint", ["os", "pfs", "grfs", "nrm"])
@@ -161,7 +143,7 @@ def test_iptw_csvs_equal_the_package_computation(built_site, chapter):
     pd.testing.assert_frame_equal(download(built_site, "iptw_balance.csv"),
                                   as_written(balance_table(chapter.data, weighting)),
                                   check_dtype=False, rtol=1e-9)
-    page = text_of(built_site / "iptw.html")
+    page = page_text(built_site / "iptw.html")
     assert "What a cohort this small can and cannot support" in page
     assert f"This cohort has {len(chapter.data)} patients" in page
     trimming = weighting.trimming
@@ -169,7 +151,7 @@ def test_iptw_csvs_equal_the_package_computation(built_site, chapter):
 
 
 def test_nrm_page_gives_both_methods_and_the_note(built_site):
-    page = text_of(built_site / "nrm.html")
+    page = page_text(built_site / "nrm.html")
     assert "Why the two estimates differ" in page
     assert "Gray" in page and "log-rank" in page
     assert "relapsed first" in page
@@ -205,7 +187,7 @@ def reduced_site(tmp_path_factory):
 
 
 def test_absent_or_single_level_columns_skip_panels_with_a_note(reduced_site):
-    page = text_of(reduced_site / "os_pfs.html")
+    page = page_text(reduced_site / "os_pfs.html")
     assert "Figure 1E is not drawn" in page and "no column ikzf1_isoform6" in page
     assert "Figure 1G is not drawn" in page and "single level" in page
     html = (reduced_site / "os_pfs.html").read_text(encoding="utf-8")
@@ -216,10 +198,10 @@ def test_absent_or_single_level_columns_skip_panels_with_a_note(reduced_site):
     assert {"figure1e", "figure1g"}.isdisjoint(saved["panel"])
     assert {"figure1a", "figure1f"} <= set(saved["panel"])
 
-    grfs = text_of(reduced_site / "grfs.html")
+    grfs = page_text(reduced_site / "grfs.html")
     assert "Figure 2C is not drawn" in grfs and "no column graft_source" in grfs
 
-    iptw_page = text_of(reduced_site / "iptw.html")
+    iptw_page = page_text(reduced_site / "iptw.html")
     assert "Supplementary Figure 6D is not drawn" in iptw_page
     assert "graft_source (not in the data)" in iptw_page
     assert "mrd_positive (a single level in the data)" in iptw_page

@@ -1,13 +1,13 @@
 """A cohort from another centre builds the whole book: other arm labels, three arms, optional
 columns missing, calendar dates instead of days, a few thousand patients."""
 
-import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from bridge_hsct.build import DEFAULT_DATA, Parameters, build
+from conftest import page_text
 
 OPTIONAL_DROPPED = ["ikzf1_isoform6", "donor_sex", "crs_grade", "icans", "t315i",
                     "platelet_engraftment", "platelet_engraftment_days", "tma"]
@@ -45,11 +45,6 @@ def other_site(tmp_path_factory):
                                                              "CAR-T 19"],
                           cutoff_date="2023-12-31"), log=lambda *a, **k: None, cache=None)
     return out
-
-
-def page_text(path) -> str:
-    html = path.read_text(encoding="utf-8")
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def test_whole_book_builds_for_another_centre(other_site):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .dates import EVENTS, MARKER
 from .schema import VARIABLES, Variable
 
 KIND_TEXT = {
@@ -61,6 +62,17 @@ def dictionary_markdown() -> str:
         "This page is generated from the schema in `src/bridge_hsct/schema.py`.",
         "",
         *lines,
+        "",
+        "## Calendar dates instead of days",
+        "",
+        "A file may give dates (`YYYY-MM-DD`) instead of days. It is read as dates when it has "
+        f"a `{MARKER}` column; then `hsct_date` is required and is day 0, `death_date` gives "
+        "the date of death (and `death` = 1), and the follow-up ends at death or last contact. "
+        "Each event may be given as `<event>_date`, which sets the event's indicator to 1 and "
+        "its day to the number of days after `hsct_date`: "
+        + ", ".join(f"`{e}_date`" for e in EVENTS) + ". "
+        "With a data cut-off (`make book CUTOFF=YYYY-MM-DD`, or `--cutoff-date`), events "
+        "after the cut-off are not counted and follow-up stops at the cut-off.",
         "",
     ])
 
