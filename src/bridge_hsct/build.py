@@ -94,6 +94,12 @@ def _config(data_path: str) -> dict:
         banner = (f"```{{admonition}} Data\n:class: note\nThis book was computed from "
                   f"`{name}` (SHA-256 `{sha256(data_path)[:12]}…`), not from the paper's "
                   "patients.\n```")
+    repository = os.environ.get("BRIDGE_HSCT_REPOSITORY_URL")
+    if repository:  # where the public copy lives: enables the repository and Binder buttons
+        config["repository"] = {"url": repository, "branch": "main"}
+        config["html"]["use_repository_button"] = True
+        config["launch_buttons"] = {"binderhub_url": "https://mybinder.org",
+                                    "notebook_interface": "jupyterlab"}
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": name,
                                     "audit_score": ""}
