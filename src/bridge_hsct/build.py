@@ -96,7 +96,8 @@ def _config(data_path: str) -> dict:
                   "patients.\n```")
     repository = os.environ.get("BRIDGE_HSCT_REPOSITORY_URL")
     if repository:  # where the public copy lives: enables the repository and Binder buttons
-        config["repository"] = {"url": repository, "branch": "main"}
+        config["repository"] = {"url": repository, "branch": "main",
+                                "path_to_book": "notebooks"}
         config["html"]["use_repository_button"] = True
         config["launch_buttons"] = {"binderhub_url": "https://mybinder.org",
                                     "notebook_interface": "jupyterlab"}
