@@ -93,3 +93,14 @@ def test_bad_dates_are_reported(tmp_path):
         load_cohort(path)
     [problem] = caught.value.problems
     assert problem.column == "relapse_days" and problem.row == 3
+
+
+def test_cutoff_drops_the_severity_of_a_later_chronic_gvhd(tmp_path):
+    frame = dated_cohort().assign(cgvhd_date=["", "", "", "2024-05-01"],
+                                  cgvhd_severe=[0, 0, 0, 1])
+    path = tmp_path / "dates.csv"
+    frame.to_csv(path, index=False)
+    before = load_cohort(path).set_index("patient_id")
+    assert before.loc["d", "cgvhd"] == 1 and before.loc["d", "cgvhd_severe"] == 1
+    after = load_cohort(path, cutoff="2024-03-31").set_index("patient_id")
+    assert after.loc["d", "cgvhd"] == 0 and after.loc["d", "cgvhd_severe"] == 0

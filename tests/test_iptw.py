@@ -64,6 +64,7 @@ def cohort(n: int = 60, seed: int = 3) -> pd.DataFrame:
         "followup_days": followup, "death": death, "relapse": relapse,
         "relapse_days": relapse_days, "agvhd_2_4": agvhd, "agvhd_2_4_days": agvhd_days,
         "agvhd_3_4": agvhd, "agvhd_3_4_days": agvhd_days,
+        "cgvhd": np.zeros(n), "cgvhd_days": np.full(n, np.nan), "cgvhd_severe": np.zeros(n),
     })
 
 

@@ -82,5 +82,7 @@ def dates_to_days(table: pd.DataFrame, file: str, cutoff: str | None, problem_ty
             when = days(column)
             out[f"{event}_days"] = when
             out[event] = when.notna().astype(int)
+    if "cgvhd_severe" in out and "cgvhd" in out:  # severity of a chronic GVHD not counted
+        out["cgvhd_severe"] = out["cgvhd_severe"].where(out["cgvhd"] == 1, "0")
     dropped = [c for c in out.columns if c.endswith("_date") and c != "hsct_date"]
     return out.drop(columns=dropped), problems
