@@ -40,7 +40,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bridge_hsct.survival import Estimate, as_durations, km_table, loglog_interval
+from bridge_hsct.survival import (
+    ChiSquareTest,
+    Estimate,
+    as_durations,
+    km_table,
+    loglog_interval,
+)
 
 AALEN_JOHANSEN = "aalen-johansen"
 ONE_MINUS_KM = "1 - kaplan-meier"
@@ -110,29 +116,6 @@ class CumulativeIncidence:
             return Estimate(0.0, bound, bound)
         chosen = self.table.iloc[row]
         return Estimate(float(chosen["incidence"]), float(chosen["lower"]), float(chosen["upper"]))
-
-
-@dataclass(frozen=True)
-class GrayResult:
-    """Result of Gray's K-sample test for cumulative incidence functions.
-
-    Parameters
-    ----------
-    chi2 : float
-        Test statistic, chi-square on ``df`` degrees of freedom under the null (NaN if the
-        variance matrix is singular, e.g. no event of interest).
-    df : int
-        Number of groups minus one.
-    p_value : float
-        Upper-tail chi-square probability.
-    reason : str or None
-        Why the statistic is NaN, if it is.
-    """
-
-    chi2: float
-    df: int
-    p_value: float
-    reason: str | None = None
 
 
 def _as_causes(cause, n: int) -> np.ndarray:
@@ -406,7 +389,7 @@ def _gray_score_and_variance(durations, status, group_index, n_groups: int, rho:
     return score, lower + np.tril(lower, -1).T
 
 
-def gray_test(time, cause, group, cause_of_interest: int = 1, rho: float = 0.0) -> GrayResult:
+def gray_test(time, cause, group, cause_of_interest: int = 1, rho: float = 0.0) -> ChiSquareTest:
     """Gray's (1988) K-sample test of equal cumulative incidence of one cause.
 
     A port of ``cmprsk::cuminc``'s test (Fortran ``crstm``, one stratum): the score compares
@@ -427,7 +410,7 @@ def gray_test(time, cause, group, cause_of_interest: int = 1, rho: float = 0.0) 
 
     Returns
     -------
-    GrayResult
+    ChiSquareTest
         Statistic, degrees of freedom and p-value; NaN with a reason when the variance matrix
         is singular (``cmprsk`` then reports ``-1``), e.g. when no event of interest occurred.
 
@@ -450,13 +433,13 @@ def gray_test(time, cause, group, cause_of_interest: int = 1, rho: float = 0.0) 
         raise ValueError("Gray's test needs at least two groups")
     df = n_groups - 1
     if not np.any(causes == code):
-        return GrayResult(math.nan, df, math.nan, reason="no events of the cause of interest")
+        return ChiSquareTest(math.nan, df, math.nan, reason="no events of the cause of interest")
     status = np.where(causes == 0, 0, np.where(causes == code, 1, 2))
     order = np.argsort(durations, kind="stable")
     score, variance = _gray_score_and_variance(
         durations[order], status[order], group_index[order], n_groups, float(rho)
     )
     if np.linalg.matrix_rank(variance) < df:
-        return GrayResult(math.nan, df, math.nan, reason="singular variance matrix")
+        return ChiSquareTest(math.nan, df, math.nan, reason="singular variance matrix")
     chi2 = float(score @ np.linalg.solve(variance, score))
-    return GrayResult(chi2, df, float(stats.chi2.sf(chi2, df)))
+    return ChiSquareTest(chi2, df, float(stats.chi2.sf(chi2, df)))

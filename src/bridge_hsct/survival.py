@@ -131,8 +131,8 @@ class Estimate:
 
 
 @dataclass(frozen=True)
-class LogRankResult:
-    """Result of a log-rank test.
+class ChiSquareTest:
+    """Result of a K-sample test with a chi-square statistic (log-rank, Gray's test).
 
     Parameters
     ----------
@@ -464,7 +464,7 @@ def numbers_at_risk(time, event, at_times) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Log-rank test
 # ---------------------------------------------------------------------------------------------
-def logrank_test(time, event, group) -> LogRankResult:
+def logrank_test(time, event, group) -> ChiSquareTest:
     """K-sample log-rank test (R's ``survdiff`` with ``rho=0``).
 
     Parameters
@@ -476,7 +476,7 @@ def logrank_test(time, event, group) -> LogRankResult:
 
     Returns
     -------
-    LogRankResult
+    ChiSquareTest
         Chi-square on ``k - 1`` degrees of freedom; NaN with a reason when there are no
         events at all (the statistic is then undefined).
 
@@ -497,9 +497,9 @@ def logrank_test(time, event, group) -> LogRankResult:
         raise ValueError("the log-rank test needs at least two groups")
     df = n_groups - 1
     if observed.sum() == 0:
-        return LogRankResult(math.nan, df, math.nan, reason="no events")
+        return ChiSquareTest(math.nan, df, math.nan, reason="no events")
     result = multivariate_logrank_test(durations, labels, observed)
-    return LogRankResult(float(result.test_statistic), int(result.degrees_of_freedom),
+    return ChiSquareTest(float(result.test_statistic), int(result.degrees_of_freedom),
                          float(result.p_value))
 
 
