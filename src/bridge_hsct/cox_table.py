@@ -31,19 +31,16 @@ treated as censoring, so the hazard ratios are cause-specific.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy import stats
 
 from .endpoints import ENDPOINTS, as_censored, derive
 from .formatting import format_p
 from .schema import BY_NAME
-from .survival import cox_univariate
+from .survival import cox_univariate, fit_cox
 from .table1 import TABLE1_ROWS
 
 #: The paper's threshold for carrying a univariate factor into the multivariable model.
@@ -205,16 +202,9 @@ def cox_indicators(time, event, indicators: pd.DataFrame, alpha: float = 0.05) -
     if (indicators.nunique() < 2).any():
         return not_estimable("a level has no patients")
     frame = indicators.assign(_time=np.asarray(time, float), _event=event)
-    fitter = CoxPHFitter(alpha=alpha)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            fitter.fit(frame, duration_col="_time", event_col="_event")
-        except ConvergenceError as error:
-            return not_estimable(f"did not converge: {error}")
-    problems = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-    if problems:
-        return not_estimable("did not converge (monotone likelihood?): " + problems[0])
+    fitter, problem = fit_cox(frame, "_time", "_event", alpha)
+    if problem:
+        return not_estimable(problem)
     level = f"{100 * (1 - alpha):g}%"
     summary = fitter.summary
     terms = pd.DataFrame({"hr": summary["exp(coef)"],

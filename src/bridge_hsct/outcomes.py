@@ -126,14 +126,17 @@ def landmark_label(months: float) -> str:
     return f"{months:g} months"
 
 
-def estimate_text(row) -> str:
-    """``76.54% (58.29–87.50)`` or ``not estimable``."""
+def estimate_text(row, in_words: bool = False) -> str:
+    """``76.54% (58.29–87.50)``, in prose ``76.54% (95% CI 58.29–87.50%)``, or
+    ``not estimable``."""
     if np.isnan(row["estimate"]):
         return "not estimable"
     if np.isnan(row["lower"]):
         return format_percent(row["estimate"])
-    return (f"{format_percent(row['estimate'])} "
-            f"({100 * row['lower']:.2f}–{100 * row['upper']:.2f})")
+    interval = f"{100 * row['lower']:.2f}–{100 * row['upper']:.2f}"
+    if in_words:
+        return f"{format_percent(row['estimate'])} (95% CI {interval}%)"
+    return f"{format_percent(row['estimate'])} ({interval})"
 
 
 def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylabel: str,

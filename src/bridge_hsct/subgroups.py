@@ -28,7 +28,7 @@ import pandas as pd
 
 from .endpoints import ENDPOINTS, derive
 from .figures import save_figure
-from .formatting import format_p, format_percent
+from .formatting import format_p
 from .outcomes import (
     COMPETING_METHOD,
     PAPER_METHOD,
@@ -457,23 +457,16 @@ def describe_panels(panels: list[Panel]) -> str:
             r = rows.iloc[0]
             median = _median_text(r)
             tail = f"; median {median.split(' (')[0]}" if median else ""
-            lines.append(f"- {link}: {endpoint} at {when} was {_estimate_words(r)} in all "
+            words = estimate_text(r, in_words=True)
+            lines.append(f"- {link}: {endpoint} at {when} was {words} in all "
                          f"{r['n']} patients{tail}.")
             continue
-        parts = " vs ".join(f"{r['group']} {_estimate_words(r)}" for _, r in rows.iterrows())
+        parts = " vs ".join(f"{r['group']} {estimate_text(r, in_words=True)}"
+                            for _, r in rows.iterrows())
         test = rows.iloc[0]
         lines.append(f"- {link}: {endpoint} at {when} by {panel.by_label}, {parts} "
                      f"({test['test']}, P = {format_p(test['p_value'])}).")
     return "\n".join(lines)
-
-
-def _estimate_words(row) -> str:
-    if np.isnan(row["estimate"]):
-        return "not estimable"
-    if np.isnan(row["lower"]):
-        return format_percent(row["estimate"])
-    return (f"{format_percent(row['estimate'])} (95% CI "
-            f"{100 * row['lower']:.2f}–{100 * row['upper']:.2f}%)")
 
 
 def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> str:
@@ -497,8 +490,8 @@ def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> s
     difference = one_minus_km - aalen_johansen
     text = (f"In this cohort {deaths} patients died without a prior relapse and {relapses} "
             f"relapsed first. At {when}, 1 − Kaplan–Meier gives "
-            f"{_estimate_words(paper.summary.iloc[0])} and Aalen–Johansen "
-            f"{_estimate_words(competing.summary.iloc[0])}")
+            f"{estimate_text(paper.summary.iloc[0], in_words=True)} and Aalen–Johansen "
+            f"{estimate_text(competing.summary.iloc[0], in_words=True)}")
     if np.isnan(difference):
         return text + "."
     return text + (f", {100 * difference:.2f} percentage points apart. The whole gap comes from "

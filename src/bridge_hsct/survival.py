@@ -506,6 +506,27 @@ def logrank_test(time, event, group) -> ChiSquareTest:
 # ---------------------------------------------------------------------------------------------
 # Cox model
 # ---------------------------------------------------------------------------------------------
+def fit_cox(frame: pd.DataFrame, duration_col: str, event_col: str, alpha: float = 0.05):
+    """Fit lifelines' Cox model (Efron ties), turning non-convergence into a reason.
+
+    Returns
+    -------
+    (CoxPHFitter, None) or (None, str)
+        The fitted model, or why it has no finite estimate (e.g. a monotone likelihood).
+    """
+    fitter = CoxPHFitter(alpha=alpha)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            fitter.fit(frame, duration_col=duration_col, event_col=event_col)
+        except ConvergenceError as error:
+            return None, f"did not converge: {error}"
+    problems = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    if problems:
+        return None, "did not converge (monotone likelihood?): " + problems[0]
+    return fitter, None
+
+
 def cox_univariate(duration, event, covariate, alpha: float = 0.05) -> CoxResult:
     """Hazard ratio for one covariate from a Cox model (Efron ties, Wald interval and test).
 
@@ -545,16 +566,9 @@ def cox_univariate(duration, event, covariate, alpha: float = 0.05) -> CoxResult
     if np.unique(values).size < 2:
         return not_estimable("no variation in the covariate")
     frame = pd.DataFrame({"duration": durations, "event": observed, "x": values})
-    fitter = CoxPHFitter(alpha=alpha)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            fitter.fit(frame, duration_col="duration", event_col="event")
-        except ConvergenceError as error:
-            return not_estimable(f"did not converge: {error}")
-    problems = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-    if problems:
-        return not_estimable("did not converge (monotone likelihood?): " + problems[0])
+    fitter, problem = fit_cox(frame, "duration", "event", alpha)
+    if problem:
+        return not_estimable(problem)
     row = fitter.summary.loc["x"]
     level = f"{100 * (1 - alpha):g}%"
     return CoxResult(
