@@ -7,15 +7,16 @@ every step succeeded, so a failed build never leaves a half-built or overwritten
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import multiprocessing
+import pkgutil
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -164,9 +165,12 @@ def _execute(name: str, src: Path, params: Parameters, cache: Path | None, key: 
     notebook = jupytext.read(NOTEBOOKS / f"{name}.md")
     jupytext.write(notebook, target)
     try:
+        # cells run in this already-warm process, not in a fresh kernel that would
+        # re-import the scientific stack for every chapter
         papermill.execute_notebook(
             str(target), str(target), parameters=params.for_notebook(name), cwd=str(src),
-            kernel_name="python3", progress_bar=False, log_output=False,
+            kernel_name="python3", engine_name="inprocess", progress_bar=False,
+            log_output=False,
         )
     except papermill.PapermillExecutionError as exc:
         raise BuildError(
@@ -198,31 +202,39 @@ def _store(entry: Path, notebook: Path, outputs: Path, relative: Path) -> None:
 
 def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | None,
                  keys: dict, log) -> None:
-    """Execute the chapters in parallel, one kernel per core; stop at the first failure.
+    """Execute the chapters in parallel, one process per core; stop at the first failure.
 
-    Processes, not threads: papermill runs a notebook in its `cwd` by changing the working
-    folder of the whole process.
+    Every chapter gets a process of its own, forked from this one after the analysis stack
+    is imported: no chapter can see another's state (matplotlib settings, the working
+    folder papermill changes), and none pays for the imports again.
     """
     workers = max(1, min(len(names), os.cpu_count() or 1))
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        started = {pool.submit(_timed, _execute, n, src, params, cache, keys[n]): n
-                   for n in names}
-        try:
-            for done, future in enumerate(as_completed(started), 1):
-                cached, seconds = future.result()
-                how = "from cache" if cached else f"executed in {seconds:.1f} s"
-                log(f"[{done}/{len(names)}] {started[future]}: {how}")
-        except BaseException:
-            for future in started:
-                future.cancel()
-            raise
+    _import_analysis_stack()
+    tasks = [(_execute, n, src, params, cache, keys[n]) for n in names]
+    with multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+        results = pool.imap_unordered(_timed, tasks)
+        for done, (name, cached, seconds) in enumerate(results, 1):
+            how = "from cache" if cached else f"executed in {seconds:.1f} s"
+            log(f"[{done}/{len(names)}] {name}: {how}")
 
 
-def _timed(function, *args):
+def _import_analysis_stack() -> None:
+    """Import what the chapters use once, so every forked worker starts with it loaded."""
+    os.environ.setdefault("MPLBACKEND", "agg")
+    import bridge_hsct
+
+    for module in pkgutil.walk_packages(bridge_hsct.__path__, "bridge_hsct."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    for name in ("matplotlib.pyplot", "seaborn", "IPython.display"):
+        importlib.import_module(name)
+
+
+def _timed(task: tuple) -> tuple[str, bool, float]:
+    function, name, *args = task
     t0 = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - t0
+    cached = function(name, *args)
+    return name, cached, time.perf_counter() - t0
 
 
 def _add_audit_score(src: Path) -> None:

@@ -258,7 +258,7 @@ def loglog_interval(probability, standard_error, alpha: float = 0.05):
     lower = np.full(p.shape, np.nan)
     upper = np.full(p.shape, np.nan)
     inside = (p > 0) & (p < 1) & np.isfinite(se)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # exp(-inf) = 0
         half_width = z * se[inside] / (p[inside] * np.abs(np.log(p[inside])))
         log_minus_log = np.log(-np.log(p[inside]))
         lower[inside] = np.exp(-np.exp(log_minus_log + half_width))
