@@ -10,8 +10,8 @@ import hashlib
 import importlib
 import json
 import multiprocessing
-import pkgutil
 import os
+import pkgutil
 import shutil
 import subprocess
 import sys
