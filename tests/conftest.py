@@ -68,3 +68,23 @@ def as_written(frame: pd.DataFrame) -> pd.DataFrame:
     import io
 
     return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+
+TEXT_SUFFIXES = {".html", ".csv", ".ipynb", ".txt", ".json", ".md", ".svg", ".js"}
+
+
+def site_files(site):
+    """Every page, download, figure and notebook a built site publishes (not its theme)."""
+    return sorted(p for p in site.rglob("*") if p.is_file() and "_static" not in p.parts
+                  and (p.suffix in TEXT_SUFFIXES or p.suffix == ".xlsx"))
+
+
+def path_text(path) -> str:
+    """A published file's text; for a workbook, the XML of its sheets and strings."""
+    import zipfile
+
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as book:
+            return "\n".join(book.read(n).decode("utf-8") for n in book.namelist()
+                             if n.endswith(".xml"))
+    return path.read_text(encoding="utf-8", errors="replace")

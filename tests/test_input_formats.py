@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from bridge_hsct import validate as validate_module
 from bridge_hsct.validate import CohortError, load_cohort
 from conftest import small_cohort
 
@@ -104,3 +105,27 @@ def test_cutoff_drops_the_severity_of_a_later_chronic_gvhd(tmp_path):
     assert before.loc["d", "cgvhd"] == 1 and before.loc["d", "cgvhd_severe"] == 1
     after = load_cohort(path, cutoff="2024-03-31").set_index("patient_id")
     assert after.loc["d", "cgvhd"] == 0 and after.loc["d", "cgvhd_severe"] == 0
+
+
+def test_a_validated_cohort_written_back_reads_back_equal(tmp_path):
+    """The builder hands chapters the validated cohort re-written as CSV and records it as
+    validated; that is only sound if reading that CSV gives the very same frame."""
+    from test_other_centre import other_centre_cohort
+
+    source = tmp_path / "dates.csv"
+    other_centre_cohort(200).to_csv(source, index=False)
+    cohort = load_cohort(source, "arm", cutoff="2023-12-31")
+    staged = tmp_path / "cohort.csv"
+    cohort.to_csv(staged, index=False, date_format="%Y-%m-%d")
+    validate_module._VALIDATED.clear()  # validate afresh, not from memory
+    pd.testing.assert_frame_equal(load_cohort(staged, "arm"), cohort)
+
+
+def test_a_remembered_cohort_is_returned_as_a_copy(tmp_path):
+    path = tmp_path / "c.csv"
+    small_cohort().to_csv(path, index=False)
+    first = load_cohort(path)
+    first.loc[0, "arm"] = "changed by a chapter"
+    again = load_cohort(path)
+    assert again.loc[0, "arm"] != "changed by a chapter"
+    pd.testing.assert_frame_equal(again, load_cohort(path))

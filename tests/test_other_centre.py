@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bridge_hsct.build import DEFAULT_DATA, Parameters, build
-from conftest import page_text
+from conftest import page_text, path_text, site_files
 
 OPTIONAL_DROPPED = ["ikzf1_isoform6", "donor_sex", "crs_grade", "icans", "t315i",
                     "platelet_engraftment", "platelet_engraftment_days", "tma"]
@@ -62,5 +62,5 @@ def test_missing_optional_columns_are_noted_not_crashed(other_site):
 
 
 def test_no_patient_ids_leak(other_site):
-    for page in other_site.rglob("*.html"):
-        assert "OC-0" not in page.read_text(encoding="utf-8"), page.name
+    for path in site_files(other_site):
+        assert "OC-0" not in path_text(path), path.relative_to(other_site)

@@ -14,6 +14,8 @@ from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
+from conftest import path_text, site_files
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -76,15 +78,15 @@ def test_pages_load_nothing_from_the_network(built_site):
 
 
 def test_no_patient_level_rows_in_the_site(built_site):
+    """No page, download, figure or executed notebook carries an input patient id."""
     import pandas as pd
 
     from bridge_hsct.build import DEFAULT_DATA
 
-    ids = pd.read_csv(DEFAULT_DATA, dtype=str)["patient_id"]
-    for page in pages(built_site):
-        text = page.read_text(encoding="utf-8")
-        leaked = [i for i in ids if re.search(rf"\b{re.escape(i)}\b", text)]
-        assert not leaked, f"{page.name} shows patient ids {leaked[:5]}"
+    ids = "|".join(re.escape(i) for i in pd.read_csv(DEFAULT_DATA, dtype=str)["patient_id"])
+    for path in site_files(built_site):
+        leaked = sorted(set(re.findall(rf"\b(?:{ids})\b", path_text(path))))
+        assert not leaked, f"{path.relative_to(built_site)} shows patient ids {leaked[:5]}"
 
 
 # ----------------------------------------------------------------------------- browser

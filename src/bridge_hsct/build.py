@@ -28,7 +28,7 @@ import yaml
 from . import __version__
 from .dictionary import dictionary_markdown
 from .provenance import provenance_markdown
-from .validate import load_cohort
+from .validate import load_cohort, remember_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
@@ -315,6 +315,7 @@ def build(out: str | Path, params: Parameters, log=print,
             # chapters read the validated cohort in days, whatever the input's format
             params = replace(params, data_path=str(staging / "cohort.csv"))
             cohort.to_csv(params.data_path, index=False, date_format="%Y-%m-%d")
+            remember_cohort(params.data_path, params.group_col, cohort)  # reads back equal
         else:
             params = replace(params, data_path=source)
         names = chapters()

@@ -24,14 +24,13 @@ probability of receiving the treatment they received, given their baseline chara
    covariate (each level of a categorical one) before and after weighting.
 5. **Outcomes** (:func:`iptw_outcomes`): Kaplan–Meier curves without and with weights
    (lifelines ``KaplanMeierFitter(weights=...)``) and the hazard ratio of the non-reference
-   group from an unweighted Cox model and from a weighted one with robust (sandwich) standard
-   errors (lifelines ``CoxPHFitter(robust=True)``). For grade III–IV aGVHD, relapse and death
+   group from an unweighted Cox model and from a weighted one (Breslow ties) with robust
+   (Lin–Wei sandwich) standard errors. For grade III–IV aGVHD, relapse and death
    before it are censored (the paper's Kaplan–Meier convention), so its weighted curve is a
    1 − Kaplan–Meier incidence and its hazard ratio cause-specific.
 
 The robust variance treats the weights as known; it ignores the uncertainty of the estimated
-propensities (usually conservative for the ATE, Austin 2016) and, in lifelines, uses Breslow
-rather than Efron handling of tied times for the sandwich.
+propensities (usually conservative for the ATE, Austin 2016).
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
-from lifelines import CoxPHFitter, KaplanMeierFitter  # noqa: E402
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning, StatisticalWarning  # noqa: E402
+from lifelines import KaplanMeierFitter  # noqa: E402
+from lifelines.exceptions import StatisticalWarning  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.special import expit  # noqa: E402
 from statsmodels.tools.sm_exceptions import (  # noqa: E402
@@ -57,6 +56,7 @@ from statsmodels.tools.sm_exceptions import (  # noqa: E402
 )
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning  # noqa: E402
 
+from .breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective, robust_variance  # noqa: E402
 from .endpoints import ENDPOINTS, as_censored, derive  # noqa: E402
 from .figures import group_colours  # noqa: E402
 from .formatting import format_p  # noqa: E402
@@ -150,8 +150,7 @@ def covariate_terms(data: pd.DataFrame, variables, categorical: str = "reference
             chosen = levels if categorical == "all" else levels[1:]
             for lv in chosen:
                 name = f"{variable}={lv}"
-                columns[name] = values.map(lambda v, lv=lv: np.nan if pd.isna(v)
-                                           else float(v == lv))
+                columns[name] = (values == lv).astype(float).where(values.notna())
                 terms.append(Term(name, variable, f"{label}: {names.get(lv, lv)}", True))
     return pd.DataFrame(columns, index=data.index), terms, skipped
 
@@ -541,9 +540,9 @@ def weighted_cox(time, event, treated, weights, alpha: float = 0.05,
                  robust: bool = True) -> HazardRatio:
     """Hazard ratio of treated vs reference from a weighted Cox model.
 
-    lifelines ``CoxPHFitter(weights_col=..., robust=robust)``: Efron's partial likelihood
-    with case weights; with ``robust=True`` the Wald interval and P use the sandwich
-    (Lin–Wei) variance, the standard choice for estimated weights.
+    Breslow's partial likelihood with case weights (:mod:`bridge_hsct.breslow`, as R's
+    ``coxph(..., weights = w, ties = "breslow")``); with ``robust=True`` the Wald interval
+    and P use the Lin–Wei sandwich variance, the standard choice for estimated weights.
 
     Returns
     -------
@@ -565,22 +564,18 @@ def weighted_cox(time, event, treated, weights, alpha: float = 0.05,
         return not_estimable("no events")
     if e[a == 1].sum() == 0 or e[a == 0].sum() == 0:
         return not_estimable("no events in one group")
-    frame = pd.DataFrame({"time": t, "event": e, "treated": a, "weight": w})
-    fitter = CoxPHFitter(alpha=alpha)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("ignore", StatisticalWarning)
-        warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            fitter.fit(frame, "time", "event", weights_col="weight", robust=robust)
-        except ConvergenceError as error:
-            return not_estimable(f"did not converge: {error}")
-    if any(issubclass(c.category, ConvergenceWarning) for c in caught):
+    sets = RiskSets(t, e == 1, a[:, None], w)
+    beta, _, converged, _ = maximise(sets)
+    if not converged or abs(beta[0]) > MAX_ABS_COEF:
         return not_estimable("did not converge")
-    row = fitter.summary.loc["treated"]
+    if robust:
+        variance = robust_variance(beta, sets)
+    else:
+        variance = np.linalg.inv(penalised_objective(beta, sets)[2])
+    b, se = float(beta[0]), math.sqrt(variance[0, 0])
     z = stats.norm.ppf(1 - alpha / 2)
-    beta, se = float(row["coef"]), float(row["se(coef)"])
-    return HazardRatio(analysis, math.exp(beta), math.exp(beta - z * se),
-                       math.exp(beta + z * se), float(row["p"]), se, n, events)
+    return HazardRatio(analysis, math.exp(b), math.exp(b - z * se), math.exp(b + z * se),
+                       float(2 * stats.norm.sf(abs(b) / se)), se, n, events)
 
 
 def _outcome(data: pd.DataFrame, endpoint: str) -> pd.DataFrame:
@@ -1134,8 +1129,8 @@ class IptwReport:
                             title="Hazard ratios without and with weighting",
                             subtitle=f"{self.groups[1]} vs {self.groups[0]}",
                             notes=["Unadjusted: Cox model, Efron ties, model-based (Wald) SE. "
-                                   "IPTW: the same model with the stabilised, truncated "
-                                   "weights and a robust (sandwich) SE.",
+                                   "IPTW: Cox model, Breslow ties, with the stabilised, "
+                                   "truncated weights and a robust (sandwich) SE.",
                                    "Grade III–IV aGVHD: relapse and death before it censored "
                                    "(cause-specific hazard)."],
                             stub="Analysis", test_col=None, table_id="iptw-hazard-ratios")
@@ -1188,8 +1183,6 @@ def _percent(value: float) -> str:
 
 
 CSV_CONTENTS = {
-    "iptw_weights": "one row per patient: group, propensity, weight before and after "
-                    "truncation, whether truncated",
     "iptw_weight_summary": "per group: propensity and weight ranges, sums, effective sample "
                            "size, number truncated, truncation percentiles and bounds",
     "iptw_propensity_model": "the model's terms and their log-odds ratios per SD",
@@ -1247,8 +1240,8 @@ def iptw_report(chapter, landmark_months: float = 24.0, alpha: float = 0.05,
     report.figures["balance"] = save_figure(figure, out, "iptw_balance")
     plt.close(figure)
     trim = report.weighting.trimming
+    # no per-patient table (propensities, weights): the site publishes aggregates only
     tables = {
-        "iptw_weights": report.weighting.frame,
         "iptw_weight_summary": report.weighting.summary().assign(
             trim_lower_percentile=trim.lower_percentile,
             trim_upper_percentile=trim.upper_percentile, trim_lower_bound=trim.lower_bound,

@@ -41,6 +41,7 @@ from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy import optimize, stats
 
+from .breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective
 from .endpoints import ENDPOINTS, as_censored, derive
 from .formatting import format_p
 
@@ -54,8 +55,6 @@ MODEL_LABELS = {
     "stepwise": "Cox, after stepwise selection (paper's method)",
 }
 RIDGE_PENALIZER = 0.1
-#: A fitted |log HR| above this (HR beyond ~3·10⁶) means the likelihood is monotone.
-MAX_ABS_COEF = 15.0
 ENTRY_P = 0.10
 STAY_P = 0.10
 
@@ -237,80 +236,6 @@ def cox_fit(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
 # ---------------------------------------------------------------------------------------------
 # Firth-penalised Cox model (Breslow ties)
 # ---------------------------------------------------------------------------------------------
-def _breslow_terms(beta: np.ndarray, x: np.ndarray, time: np.ndarray, event: np.ndarray,
-                   derivatives: bool = True):
-    """Log partial likelihood (Breslow), score, information and its derivatives.
-
-    Returns ``(loglik, score, information, d_information)``, the last of shape
-    ``(p, p, p)`` with ``d_information[:, :, r]`` the derivative by ``beta[r]``.
-    """
-    eta = x @ beta
-    shift = eta.max()
-    w = np.exp(eta - shift)
-    times = np.unique(time[event])
-    risk = (time[None, :] >= times[:, None]).astype(float)          # (m, n)
-    dead = (event[None, :] & (time[None, :] == times[:, None])).astype(float)
-    d = dead.sum(axis=1)                                             # (m,)
-    s0 = risk @ w                                                    # (m,)
-    s1 = risk @ (w[:, None] * x)                                     # (m, p)
-    s2 = np.einsum("ji,i,ia,ib->jab", risk, w, x, x)                 # (m, p, p)
-    loglik = float((dead @ eta).sum() - (d * (np.log(s0) + shift)).sum())
-    score = (dead @ x).sum(axis=0) - (d[:, None] * s1 / s0[:, None]).sum(axis=0)
-    mean = s1 / s0[:, None]
-    info = np.einsum("j,jab->ab", d, s2 / s0[:, None, None]
-                     - np.einsum("ja,jb->jab", mean, mean))
-    if not derivatives:
-        return loglik, score, info, None
-    s3 = np.einsum("ji,i,ia,ib,ic->jabc", risk, w, x, x, x)
-    # derivative of S2/S0 - S1 S1'/S0^2 by beta_r, per event time
-    term = (s3 / s0[:, None, None, None]
-            - np.einsum("jab,jr->jabr", s2, s1) / s0[:, None, None, None] ** 2
-            - (np.einsum("jar,jb->jabr", s2, s1) + np.einsum("ja,jbr->jabr", s1, s2))
-            / s0[:, None, None, None] ** 2
-            + 2 * np.einsum("ja,jb,jr->jabr", s1, s1, s1) / s0[:, None, None, None] ** 3)
-    d_info = np.einsum("j,jabr->abr", d, term)
-    return loglik, score, info, d_info
-
-
-def firth_objective(beta, x, time, event, penalty: float = 0.5):
-    """Penalised log partial likelihood ``l(β) + penalty · log det I(β)`` and its gradient
-    (the modified score, Firth 1993; Heinze & Schemper 2001), and the information ``I(β)``."""
-    loglik, score, info, d_info = _breslow_terms(np.asarray(beta, float), x, time, event,
-                                                  derivatives=penalty != 0)
-    if penalty == 0:
-        return loglik, score, info
-    sign, logdet = np.linalg.slogdet(info)
-    if sign <= 0:
-        return -math.inf, score, info
-    inverse = np.linalg.inv(info)
-    modified = score + penalty * np.einsum("ab,bar->r", inverse, d_info)
-    return loglik + penalty * logdet, modified, info
-
-
-def _maximise(x, time, event, penalty, start, free, max_iter=100, tol=1e-9):
-    """Newton–Raphson with step halving on the coefficients in `free` (others fixed)."""
-    beta = np.array(start, float)
-    value, grad, info = firth_objective(beta, x, time, event, penalty)
-    for iteration in range(1, max_iter + 1):
-        sub = info[np.ix_(free, free)]
-        try:
-            step = np.linalg.solve(sub, grad[free])
-        except np.linalg.LinAlgError:
-            return beta, value, False, iteration
-        step = np.clip(step, -5.0, 5.0)
-        for _ in range(30):
-            trial = beta.copy()
-            trial[free] += step
-            new_value, new_grad, new_info = firth_objective(trial, x, time, event, penalty)
-            if new_value >= value - 1e-12:
-                break
-            step /= 2
-        beta, value, grad, info = trial, new_value, new_grad, new_info
-        if np.max(np.abs(step)) < tol and np.max(np.abs(grad[free])) < 1e-6:
-            return beta, value, True, iteration
-    return beta, value, False, max_iter
-
-
 def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
               penalty: float = 0.5) -> CoxFit:
     """Cox model by Firth's penalised partial likelihood (R ``coxphf`` conventions).
@@ -337,13 +262,12 @@ def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
     if early:
         return early
     x = frame[covariates].to_numpy(float)
-    time = frame["duration"].to_numpy(float)
     event = frame["event"].to_numpy(int) == 1
+    sets = RiskSets(frame["duration"].to_numpy(float), event, x)
     p = len(covariates)
     everything = list(range(p))
-    beta, best, converged, iterations = _maximise(x, time, event, penalty, np.zeros(p),
-                                                  everything)
-    _, _, info = firth_objective(beta, x, time, event, penalty)
+    beta, best, converged, iterations = maximise(sets, penalty)
+    _, _, info = penalised_objective(beta, sets, penalty)
     table = _empty_table(covariates)
     if not converged or not np.isfinite(best) or np.max(np.abs(beta)) > MAX_ABS_COEF:
         what = "penalised likelihood" if penalty else "partial likelihood"
@@ -357,8 +281,8 @@ def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
         fixed[k] = value
         others = [j for j in everything if j != k]
         if not others:
-            return firth_objective(fixed, x, time, event, penalty)[0]
-        _, found, _, _ = _maximise(x, time, event, penalty, fixed, others)
+            return penalised_objective(fixed, sets, penalty)[0]
+        _, found, _, _ = maximise(sets, penalty, fixed, others)
         return found
 
     lower, upper, p_values = [], [], []

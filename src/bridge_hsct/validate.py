@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,16 +211,36 @@ def validate_cohort(table: pd.DataFrame, file: str = "<data>",
     return typed
 
 
+#: Cohorts already validated in this process, by (file content, group column, cut-off). The
+#: book's builder validates once and forks its chapter workers, which inherit this.
+_VALIDATED: dict[tuple, pd.DataFrame] = {}
+
+
+def _memo_key(path: str | Path, group_col: str, cutoff: str | None) -> tuple:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest(), group_col, cutoff
+
+
+def remember_cohort(path: str | Path, group_col: str, cohort: pd.DataFrame) -> None:
+    """Record that `path` (no cut-off) validates to `cohort`, e.g. after writing it there."""
+    _VALIDATED[_memo_key(path, group_col, None)] = cohort.copy()
+
+
 def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = None
                 ) -> pd.DataFrame:
     """Read and validate a cohort file (see :func:`read_table`, :func:`validate_cohort`).
 
     A file with calendar dates (a ``last_contact_date`` column) is first converted to days
     since HSCT by :func:`bridge_hsct.dates.dates_to_days`, censoring at `cutoff` if given.
+    A file whose content was validated before in this process is not validated again.
     """
+    key = _memo_key(path, group_col, cutoff)
+    if key in _VALIDATED:
+        return _VALIDATED[key].copy()
     table = read_table(path)
     if is_date_mode(table):
         table, problems = dates_to_days(table, str(path), cutoff, Problem)
         if problems:
             raise CohortError(problems)
-    return validate_cohort(table, str(path), group_col)
+    cohort = validate_cohort(table, str(path), group_col)
+    _VALIDATED[key] = cohort.copy()
+    return cohort
