@@ -226,3 +226,18 @@ def test_model_frame_codes_factors_and_censors_competing_events():
     assert set(frame["event"]) <= {0, 1}
     assert int(frame["event"].sum()) == int(data["agvhd_3_4"].sum())
     assert not math.isnan(frame["duration"].sum())
+
+
+def test_firth_above_the_profile_limit_uses_wald_intervals(monkeypatch):
+    from bridge_hsct import multivariate
+
+    profiled = firth_cox(FRAME, ["a", "b"])
+    monkeypatch.setattr(multivariate, "PROFILE_MAX_EVENTS", 0)
+    wald = firth_cox(FRAME, ["a", "b"])
+    assert (profiled.details["interval"], wald.details["interval"]) == \
+        ("profile likelihood", "Wald")
+    np.testing.assert_allclose(wald.table["coef"], profiled.table["coef"])
+    z = stats.norm.ppf(0.975)
+    b, se = wald.table["coef"], wald.table["se"]
+    np.testing.assert_allclose(wald.table["lower"], np.exp(b - z * se))
+    np.testing.assert_allclose(wald.table["p_value"], 2 * stats.norm.sf(abs(b / se)))

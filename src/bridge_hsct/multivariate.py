@@ -55,6 +55,9 @@ MODEL_LABELS = {
     "stepwise": "Cox, after stepwise selection (paper's method)",
 }
 RIDGE_PENALIZER = 0.1
+#: Above this many events Firth intervals and P values are Wald, not profile likelihood: the
+#: two agree at that size, and profiling a 100,000-patient model costs minutes.
+PROFILE_MAX_EVENTS = 1000
 ENTRY_P = 0.10
 STAY_P = 0.10
 
@@ -274,6 +277,15 @@ def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
         return CoxFit(method, list(covariates), table, len(frame), int(event.sum()),
                       f"the {what} did not converge (monotone likelihood?)")
     se = np.sqrt(np.diag(np.linalg.inv(info)))
+    if event.sum() > PROFILE_MAX_EVENTS:
+        z = stats.norm.ppf(1 - alpha / 2)
+        table["coef"], table["se"], table["hr"] = beta, se, np.exp(beta)
+        table["lower"], table["upper"] = np.exp(beta - z * se), np.exp(beta + z * se)
+        table["p_value"] = 2 * stats.norm.sf(np.abs(beta / se))
+        details = {"penalty": penalty, "penalised_log_likelihood": float(best),
+                   "converged": converged, "iterations": iterations, "interval": "Wald"}
+        return CoxFit(method, list(covariates), table, len(frame), int(event.sum()), None,
+                      details)
     critical = stats.chi2.ppf(1 - alpha, 1)
 
     def profile(k: int, value: float, start: np.ndarray) -> float:
@@ -316,7 +328,8 @@ def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
     table["upper"] = np.exp(upper)
     table["p_value"] = p_values
     details = {"penalty": penalty, "penalised_log_likelihood": float(best),
-               "converged": converged, "iterations": iterations}
+               "converged": converged, "iterations": iterations,
+               "interval": "profile likelihood"}
     return CoxFit(method, list(covariates), table, len(frame), int(event.sum()), None,
                   details)
 
@@ -473,6 +486,10 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
         for reason, name in ((cox.reason, "Cox"), (firth.reason, "Firth")):
             if reason:
                 notes.append(f"{endpoint.label}, {name} model: {reason}.")
+        if firth.details.get("interval") == "Wald":
+            notes.append(f"{endpoint.label}, Firth model: with more than "
+                         f"{PROFILE_MAX_EVENTS:,} events its 95% CI and P are Wald, not "
+                         "profile likelihood (they agree at that size).")
         result = stepwise[outcome]
         uni = result.univariate.set_index("covariate")
         removed = set(result.steps.query("action == 'remove'")["covariate"])
