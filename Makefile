@@ -7,6 +7,7 @@ OUT    ?= _build/html
 GROUP_COL ?= arm
 TEMPLATE ?= cohort_template.csv
 CUTOFF ?=
+MIN_CELL ?= 0
 
 .PHONY: install book validate template dictionary cohort test lint lock clean bench
 
@@ -18,9 +19,10 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install  ## build the website (DATA=..., OUT=..., GROUP_ORDER="ref other")
+book: install  ## build the website (DATA=..., OUT=..., GROUP_ORDER="ref other", MIN_CELL=k)
 	$(BIN)/python -m bridge_hsct build --data "$(DATA)" --out "$(OUT)" --group-col "$(GROUP_COL)" \
-		$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(CUTOFF),--cutoff-date $(CUTOFF))
+		$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(CUTOFF),--cutoff-date $(CUTOFF)) \
+		--min-cell-count $(MIN_CELL)
 
 validate: install  ## list every problem of DATA
 	$(BIN)/python -m bridge_hsct validate --data "$(DATA)" --group-col "$(GROUP_COL)" \

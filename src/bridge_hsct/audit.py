@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import group_tests
+from .disclosure import is_small, min_cell_count
 from .endpoints import ENDPOINTS, derive
 from .outcomes import COMPETING_METHOD, PAPER_METHOD, compare_groups, landmark_estimate
 from .schema import BY_NAME
@@ -359,6 +360,20 @@ class AuditReport:
     summary: str
 
 
+def _hide_small_counts(audit: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose recomputed count is a small cell show neither it nor its comparison
+    (a "reproduced" beside a published 3 would tell it); the scores are computed before."""
+    small = audit["statistic"].isin(["count", "n"]) & audit["recomputed"].map(is_small)
+    if not small.any():
+        return audit
+    audit = audit.copy()
+    audit.loc[small, ["recomputed", "difference"]] = np.nan
+    audit.loc[small, "status"] = NOT_COMPUTABLE
+    audit.loc[small, "note"] = (f"suppressed: fewer than {min_cell_count()} patients "
+                                "(small-cell suppression)")
+    return audit
+
+
 def audit_report(chapter, alpha: float = 0.05, registry: pd.DataFrame | None = None
                  ) -> AuditReport:
     """Audit the chapter's cohort against the registry and write ``audit.csv`` and
@@ -394,6 +409,7 @@ def audit_report(chapter, alpha: float = 0.05, registry: pd.DataFrame | None = N
     summary = (lead + f" {counts.get(DIFFERS, 0)} differ, {counts.get(CONTRADICTED, 0)} are "
                "readings the paper itself contradicts, and "
                f"{counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data.")
+    audit = _hide_small_counts(audit)
     out = chapter.output_dir
     audit.to_csv(out / "audit.csv", index=False)
     (out / "score.json").write_text(json.dumps(

@@ -52,12 +52,14 @@ class Parameters:
     landmark_months: float = 24.0
     alpha: float = 0.05
     cutoff_date: str | None = None  # data cut-off for files with calendar dates
+    min_cell_count: int = 0  # counts of 1 to k - 1 shown as "< k" (0: off)
     extra: dict = field(default_factory=dict)
 
     def for_notebook(self, name: str) -> dict:
         return {"data_path": self.data_path, "group_col": self.group_col,
                 "group_order": self.group_order, "landmark_months": self.landmark_months,
-                "alpha": self.alpha, "output_dir": f"outputs/{name}", **self.extra}
+                "alpha": self.alpha, "output_dir": f"outputs/{name}",
+                "min_cell_count": self.min_cell_count, **self.extra}
 
 
 def sha256(path: str | Path) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .disclosure import set_min_cell_count
 from .validate import load_cohort
 
 
@@ -32,7 +33,7 @@ class Chapter:
 
 
 def open_chapter(data_path: str, group_col: str = "arm", group_order: list | None = None,
-                 output_dir: str = "outputs") -> Chapter:
+                 output_dir: str = "outputs", min_cell_count: int = 0) -> Chapter:
     """Load and validate the cohort and settle the display order of its groups.
 
     Parameters
@@ -42,7 +43,11 @@ def open_chapter(data_path: str, group_col: str = "arm", group_order: list | Non
     group_order : groups in display order, the first being the reference; by default the
         labels found in the data, sorted.
     output_dir : where the chapter writes its CSV, PNG and SVG files (created).
+    min_cell_count : print counts of 1 to ``min_cell_count − 1`` patients or events as
+        ``< min_cell_count`` everywhere in the chapter (0: off); see
+        :mod:`bridge_hsct.disclosure`.
     """
+    set_min_cell_count(min_cell_count)
     data = load_cohort(data_path, group_col)
     found = sorted(data[group_col].dropna().unique())
     if group_order:

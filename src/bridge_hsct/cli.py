@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--alpha", type=float, default=0.05)
     b.add_argument("--cutoff-date", default=None,
                    help="data cut-off (YYYY-MM-DD) for files with calendar dates")
+    b.add_argument("--min-cell-count", type=int, default=0, metavar="K",
+                   help='show counts of 1 to K-1 patients or events as "< K" (default 0: off)')
 
     v = commands.add_parser("validate", help="check a cohort file and list every problem")
     v.add_argument("--data", default=str(DEFAULT_DATA))
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             build(args.out, Parameters(args.data, args.group_col, args.group_order,
-                                       args.landmark_months, args.alpha, args.cutoff_date))
+                                       args.landmark_months, args.alpha, args.cutoff_date,
+                                       args.min_cell_count))
         elif args.command == "validate":
             data = load_cohort(args.data, args.group_col, args.cutoff_date)
             groups = data[args.group_col].value_counts().sort_index()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .disclosure import count_text, is_small
+
 
 def count_known(values: pd.Series, hit: pd.Series) -> tuple[int, int]:
     """(number of patients with `hit`, number with a known value)."""
@@ -13,8 +15,13 @@ def count_known(values: pd.Series, hit: pd.Series) -> tuple[int, int]:
 
 
 def n_percent(k: int, n: int) -> str:
-    """``k (p%)`` with one decimal, or ``–`` when nobody has a known value."""
-    return f"{k} ({100 * k / n:.1f}%)" if n else "–"
+    """``k (p%)`` with one decimal, ``–`` when nobody has a known value, ``< k₀`` when `k`
+    is a small cell (:mod:`bridge_hsct.disclosure`)."""
+    if not n:
+        return "–"
+    if is_small(k):
+        return count_text(k)
+    return f"{k} ({100 * k / n:.1f}%)"
 
 
 def median_range(values: pd.Series) -> tuple[float, float, float]:

@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .competing import cumulative_incidence, one_minus_km_incidence  # noqa: E402
+from .disclosure import count_text  # noqa: E402
 from .formatting import format_p  # noqa: E402
 from .survival import km_table, numbers_at_risk, to_months  # noqa: E402
 
@@ -147,16 +148,20 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
 
     risk = fig.add_subplot(grid[1], sharex=ax)
     days = ticks * (365.25 / 12)
+    widest = 1
     for row, curve in enumerate(curves):
         counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event, days)
         y = len(curves) - 1 - row
         for x, n in zip(ticks, counts, strict=True):
-            risk.text(x, y, str(n), ha="center", va="center", fontsize=9, color=curve.colour)
+            shown = count_text(n, thousands=True)
+            widest = max(widest, len(shown))
+            risk.text(x, y, shown, ha="center", va="center", fontsize=9, color=curve.colour)
     risk.set_yticks(range(len(curves)), [c.label for c in reversed(curves)], fontsize=9)
     risk.set_ylim(-0.6, len(curves) - 0.4)
     risk.set_title("Number at risk", loc="left", fontsize=9)
     risk.tick_params(axis="x", labelbottom=False, length=0)
-    risk.tick_params(axis="y", length=0, pad=18)
+    # the first column is centred on x = 0: keep the group labels clear of its half-width
+    risk.tick_params(axis="y", length=0, pad=6 + 2.9 * widest)
     for side in ("left", "bottom", "top", "right"):
         risk.spines[side].set_visible(False)
     fig.subplots_adjust(left=0.2, right=0.97, top=0.93, bottom=0.06)
@@ -168,6 +173,6 @@ def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> dict:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(paths["png"], dpi=150)
-    fig.savefig(paths["svg"], metadata={"Date": None})
+    fig.savefig(paths["png"], dpi=150, bbox_inches="tight")  # long labels stay in frame
+    fig.savefig(paths["svg"], metadata={"Date": None}, bbox_inches="tight")
     return paths

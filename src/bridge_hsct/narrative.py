@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import group_tests
+from .disclosure import count_text, is_small
 from .endpoints import ENDPOINTS
 from .formatting import format_number, format_p, format_percent
 from .outcomes import COMPETING_METHOD, PAPER_METHOD, endpoint_summary, landmark_label
@@ -178,7 +179,10 @@ class Recorder:
     rows: list = field(default_factory=list)
 
     def add(self, quantity: str, group, value: float, shown: str, unit: str = "") -> str:
-        """Record one printed number and return `shown`."""
+        """Record one printed number and return `shown` (``< k`` for a small count of
+        patients or events, :mod:`bridge_hsct.disclosure`)."""
+        if unit in ("patients", "events") and is_small(value):
+            shown = count_text(value)
         self.rows.append({"section": self.section, "quantity": quantity, "group": str(group),
                           "value": float(value) if value is not None else np.nan,
                           "unit": unit, "shown": shown})
@@ -200,8 +204,8 @@ class Recorder:
         """``22 of 36 (61.1%)`` (``22 of 36 patients (61.1%)`` with a noun); records the
         count and the denominator."""
         self.add(quantity + ".n", group, n, str(n), "patients")
-        of = f"{k} of {n} {noun}".rstrip()
-        shown = f"{of} ({100 * k / n:.1f}%)" if n else of
+        of = f"{count_text(k)} of {count_text(n)} {noun}".rstrip()
+        shown = f"{of} ({100 * k / n:.1f}%)" if n and not (is_small(k) or is_small(n)) else of
         return self.add(quantity, group, k, shown, "patients")
 
     def number(self, quantity: str, group, value: float, unit: str, shown: str | None = None
@@ -252,7 +256,10 @@ class Narrative:
     def numbers(self) -> pd.DataFrame:
         """Every printed number of every section (section, quantity, group, value, unit,
         shown)."""
-        return pd.concat([s.numbers for s in self.sections], ignore_index=True)
+        numbers = pd.concat([s.numbers for s in self.sections], ignore_index=True)
+        # a hidden count keeps its printed "< k" and loses its value
+        hidden = numbers["unit"].isin(["patients", "events"]) & numbers["value"].map(is_small)
+        return numbers.assign(value=numbers["value"].mask(hidden.astype(bool)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 from great_tables import GT, loc, style
 
+from .disclosure import suppress_counts
+
 TEST_MARKS = "*†‡§¶#"
 
 
@@ -45,7 +47,10 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
 
 
 def save_table(frame: pd.DataFrame, folder: str | Path, name: str) -> Path:
-    """Write a table as ``name.csv`` and ``name.xlsx`` in `folder`; return the CSV path."""
+    """Write a table as ``name.csv`` and ``name.xlsx`` in `folder`; return the CSV path.
+
+    Small counts are written as ``< k`` when suppression is on (:mod:`.disclosure`)."""
+    frame = suppress_counts(frame)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
