@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .disclosure import count_text, is_small
 from .endpoints import ENDPOINTS, derive
 from .figures import save_figure
 from .formatting import format_p
@@ -297,6 +298,8 @@ def _groups_rows(panel: Panel) -> pd.DataFrame:
 
 
 def _events(k) -> str:
+    if is_small(k):
+        return f"{count_text(k)} events"
     return f"{k} event" if k == 1 else f"{k} events"
 
 
@@ -310,9 +313,9 @@ def caption(panel: Panel) -> str:
            "numbers at risk under the axis.")
     if panel.spec.by is None:
         first = rows.iloc[0]
-        return (f"**{panel.spec.label}.** {endpoint} of all {first['n']} patients "
+        return (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} patients "
                 f"({_events(first['events'])}). {how} At {when}: {estimate_text(first)}.")
-    groups = "; ".join(f"{r['group']} (n = {r['n']}, {_events(r['events'])}) "
+    groups = "; ".join(f"{r['group']} (n = {count_text(r['n'])}, {_events(r['events'])}) "
                        f"{estimate_text(r)}" for _, r in rows.iterrows())
     test = rows.iloc[0]
     return (f"**{panel.spec.label}.** {endpoint} by {panel.by_label}. {how} "

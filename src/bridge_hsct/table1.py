@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import group_tests
 from .descriptive import count_known, median_range, n_percent
+from .disclosure import count_text
 from .formatting import format_number, format_p
 from .schema import BY_NAME
 from .survival import to_months
@@ -140,7 +141,7 @@ def baseline_table(data: pd.DataFrame, group_col: str, group_order: list) -> dic
             test = per_level[lv].test if lv in per_level else ""
             display.append([labels[lv], *cells, p_cell, test, 0 if header is None else 1])
     names = ["Characteristic", f"Whole cohort (n = {len(data)})",
-             *[f"{g} (n = {int((groups == g).sum())})" for g in group_order],
+             *[f"{g} (n = {count_text((groups == g).sum())})" for g in group_order],
              "P value", "Test", "indent"]
     notes = []
     if omitted:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import group_tests
 from .descriptive import count_known, median_range, n_percent
+from .disclosure import count_text
 from .formatting import format_number, format_p
 from .gvhd import Panel, available, incidence_panels
 from .outcomes import COMPETING_METHOD
@@ -156,7 +157,7 @@ def outcome_table(data: pd.DataFrame, group_col: str, group_order: list,
                                     p_value=result.p_value, test=result.test))
         display.append([row.label, *cells, format_p(result.p_value), result.test, indent])
     names = ["Characteristic", f"Whole cohort (n = {len(data)})",
-             *[f"{g} (n = {int((groups == g).sum())})" for g in group_order],
+             *[f"{g} (n = {count_text((groups == g).sum())})" for g in group_order],
              "P value", "Test", "indent"]
     notes = []
     if omitted:
