@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import pkgutil
+import resource
 import shutil
 import subprocess
 import sys
@@ -254,16 +255,27 @@ def _add_audit_score(src: Path) -> None:
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def _render(src: Path, staging: Path) -> Path:
+def _render(src: Path, staging: Path) -> tuple[Path, float]:
+    """Run Jupyter Book on the staged sources; the HTML folder and Jupyter Book's peak
+    memory (GB)."""
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     command = [str(jupyter_book), "build", str(src), "--path-output", str(staging),
                "--config", str(src / "_config.yml"), "--toc", str(src / "_toc.yml"),
                "-W", "-n", "--keep-going"]
-    run = subprocess.run(command, capture_output=True, text=True)
-    if run.returncode != 0:
-        tail = "\n".join((run.stdout + run.stderr).strip().splitlines()[-25:])
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak memory
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-25:])
         raise BuildError(f"Jupyter Book failed (warnings count as errors):\n{tail}")
-    return staging / "_build" / "html"
+    return staging / "_build" / "html", usage.ru_maxrss / 1024**2
+
+
+def _peak_gb(who: int) -> float:
+    """Largest resident memory so far (GB) of this process or of its largest child."""
+    return resource.getrusage(who).ru_maxrss / 1024**2
 
 
 def _swap(new_site: Path, out: Path) -> None:
@@ -308,6 +320,8 @@ def build(out: str | Path, params: Parameters, log=print,
     started = time.perf_counter()
     source = str(Path(params.data_path).resolve())
     cohort = load_cohort(source, params.group_col, params.cutoff_date)
+    stages = {"validate": {"seconds": time.perf_counter() - started,
+                           "peak_gb": _peak_gb(resource.RUSAGE_SELF)}}
     log(f"data: {source} is valid ({len(cohort)} patients)")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
@@ -330,15 +344,23 @@ def build(out: str | Path, params: Parameters, log=print,
         (src / "provenance.md").write_text(provenance_markdown(
             source, sha256(source), params.for_notebook("*"), is_reference_cohort(source)),
             encoding="utf-8")
+        t0 = time.perf_counter()
         _execute_all(names, src, params, cache, keys, log)
+        stages["execute"] = {"seconds": time.perf_counter() - t0,
+                             "peak_gb": max(_peak_gb(resource.RUSAGE_SELF),
+                                            _peak_gb(resource.RUSAGE_CHILDREN))}
         _add_audit_score(src)
         log("rendering HTML with Jupyter Book ...")
-        site = _render(src, staging)
+        t0 = time.perf_counter()
+        site, render_peak = _render(src, staging)
+        stages["render"] = {"seconds": time.perf_counter() - t0, "peak_gb": render_peak}
         (site / "build.json").write_text(json.dumps({
             "site_key": site_key, "data_sha256": data_sha,
             "parameters": {k: v for k, v in params.for_notebook("*").items()
                            if k != "data_path"},
             "package_version": __version__,
+            "stages": {k: {m: round(v, 3) for m, v in stage.items()}
+                       for k, stage in stages.items()},
         }, indent=2))
         _swap(site, out)
     finally:
