@@ -164,7 +164,10 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     risk.tick_params(axis="y", length=0, pad=6 + 2.9 * widest)
     for side in ("left", "bottom", "top", "right"):
         risk.spines[side].set_visible(False)
-    fig.subplots_adjust(left=0.2, right=0.97, top=0.93, bottom=0.06)
+    # room on the left for the longest group label, its padding and the y-axis label
+    labels = max(len(str(c.label)) for c in curves)
+    fig.subplots_adjust(left=max(0.2, 0.05 + 0.0105 * labels + (6 + 2.9 * widest) / 518),
+                        right=0.97, top=0.93, bottom=0.06)
     return fig
 
 
@@ -173,6 +176,6 @@ def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> dict:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(paths["png"], dpi=150, bbox_inches="tight")  # long labels stay in frame
-    fig.savefig(paths["svg"], metadata={"Date": None}, bbox_inches="tight")
+    fig.savefig(paths["png"], dpi=150)
+    fig.savefig(paths["svg"], metadata={"Date": None})
     return paths
