@@ -42,6 +42,7 @@ from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy import optimize, stats
 
 from .breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective
+from .disclosure import count_text
 from .endpoints import ENDPOINTS, as_censored, derive
 from .formatting import format_p
 
@@ -239,53 +240,11 @@ def cox_fit(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
 # ---------------------------------------------------------------------------------------------
 # Firth-penalised Cox model (Breslow ties)
 # ---------------------------------------------------------------------------------------------
-def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
-              penalty: float = 0.5) -> CoxFit:
-    """Cox model by Firth's penalised partial likelihood (R ``coxphf`` conventions).
-
-    Parameters
-    ----------
-    frame : from :func:`model_frame`.
-    covariates : columns of `frame` to put in the model.
-    alpha : one minus the confidence level.
-    penalty : weight of ``log det I(β)``; 0.5 is Firth's (Jeffreys prior), 0 gives the
-        ordinary maximum partial likelihood estimate with Breslow ties.
-
-    Returns
-    -------
-    CoxFit
-        Coefficients maximising the penalised likelihood; ``se`` from the inverse
-        information at the estimate; the interval is where the profile penalised
-        log-likelihood drops by ``χ²₁(1 − α)/2`` and the P value is the penalised likelihood
-        ratio test of the coefficient being 0. ``details["converged"]`` says whether Newton–
-        Raphson converged.
-    """
-    method = FIRTH if penalty > 0 else COX
-    early = _not_estimable(frame, covariates, method, None)
-    if early:
-        return early
-    x = frame[covariates].to_numpy(float)
-    event = frame["event"].to_numpy(int) == 1
-    sets = RiskSets(frame["duration"].to_numpy(float), event, x)
-    p = len(covariates)
-    everything = list(range(p))
-    beta, best, converged, iterations = maximise(sets, penalty)
-    _, _, info = penalised_objective(beta, sets, penalty)
-    table = _empty_table(covariates)
-    if not converged or not np.isfinite(best) or np.max(np.abs(beta)) > MAX_ABS_COEF:
-        what = "penalised likelihood" if penalty else "partial likelihood"
-        return CoxFit(method, list(covariates), table, len(frame), int(event.sum()),
-                      f"the {what} did not converge (monotone likelihood?)")
-    se = np.sqrt(np.diag(np.linalg.inv(info)))
-    if event.sum() > PROFILE_MAX_EVENTS:
-        z = stats.norm.ppf(1 - alpha / 2)
-        table["coef"], table["se"], table["hr"] = beta, se, np.exp(beta)
-        table["lower"], table["upper"] = np.exp(beta - z * se), np.exp(beta + z * se)
-        table["p_value"] = 2 * stats.norm.sf(np.abs(beta / se))
-        details = {"penalty": penalty, "penalised_log_likelihood": float(best),
-                   "converged": converged, "iterations": iterations, "interval": "Wald"}
-        return CoxFit(method, list(covariates), table, len(frame), int(event.sum()), None,
-                      details)
+def _profile_intervals(sets: RiskSets, penalty: float, beta: np.ndarray, best: float,
+                       se: np.ndarray, alpha: float):
+    """Profile penalised-likelihood interval bounds (log scale) and likelihood-ratio P of
+    each coefficient."""
+    everything = list(range(len(beta)))
     critical = stats.chi2.ppf(1 - alpha, 1)
 
     def profile(k: int, value: float, start: np.ndarray) -> float:
@@ -321,6 +280,53 @@ def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
         upper.append(bounds[1])
         statistic = max(0.0, 2 * (best - profile(k, 0.0, beta)))
         p_values.append(float(stats.chi2.sf(statistic, 1)))
+    return lower, upper, p_values
+
+
+def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
+              penalty: float = 0.5) -> CoxFit:
+    """Cox model by Firth's penalised partial likelihood (R ``coxphf`` conventions).
+
+    Parameters
+    ----------
+    frame : from :func:`model_frame`.
+    covariates : columns of `frame` to put in the model.
+    alpha : one minus the confidence level.
+    penalty : weight of ``log det I(β)``; 0.5 is Firth's (Jeffreys prior), 0 gives the
+        ordinary maximum partial likelihood estimate with Breslow ties.
+
+    Returns
+    -------
+    CoxFit
+        Coefficients maximising the penalised likelihood; ``se`` from the inverse
+        information at the estimate; the interval is where the profile penalised
+        log-likelihood drops by ``χ²₁(1 − α)/2`` and the P value is the penalised likelihood
+        ratio test of the coefficient being 0. ``details["converged"]`` says whether Newton–
+        Raphson converged.
+    """
+    method = FIRTH if penalty > 0 else COX
+    early = _not_estimable(frame, covariates, method, None)
+    if early:
+        return early
+    x = frame[covariates].to_numpy(float)
+    event = frame["event"].to_numpy(int) == 1
+    sets = RiskSets(frame["duration"].to_numpy(float), event, x)
+    beta, best, converged, iterations = maximise(sets, penalty)
+    _, _, info = penalised_objective(beta, sets, penalty)
+    table = _empty_table(covariates)
+    if not converged or not np.isfinite(best) or np.max(np.abs(beta)) > MAX_ABS_COEF:
+        what = "penalised likelihood" if penalty else "partial likelihood"
+        return CoxFit(method, list(covariates), table, len(frame), int(event.sum()),
+                      f"the {what} did not converge (monotone likelihood?)")
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    if event.sum() > PROFILE_MAX_EVENTS:
+        interval = "Wald"
+        z = stats.norm.ppf(1 - alpha / 2)
+        lower, upper = beta - z * se, beta + z * se
+        p_values = 2 * stats.norm.sf(np.abs(beta / se))
+    else:
+        interval = "profile likelihood"
+        lower, upper, p_values = _profile_intervals(sets, penalty, beta, best, se, alpha)
     table["coef"] = beta
     table["se"] = se
     table["hr"] = np.exp(beta)
@@ -328,8 +334,7 @@ def firth_cox(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
     table["upper"] = np.exp(upper)
     table["p_value"] = p_values
     details = {"penalty": penalty, "penalised_log_likelihood": float(best),
-               "converged": converged, "iterations": iterations,
-               "interval": "profile likelihood"}
+               "converged": converged, "iterations": iterations, "interval": interval}
     return CoxFit(method, list(covariates), table, len(frame), int(event.sum()), None,
                   details)
 
@@ -477,7 +482,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                                 "events_per_variable": fit.events_per_variable,
                                 "reason": fit.reason or ""})
         cox, firth = fits[outcome][COX], fits[outcome][FIRTH]
-        display.append([f"{endpoint.label}: {cox.events} events in {cox.n} patients, "
+        display.append([f"{endpoint.label}: {count_text(cox.events)} events in "
+                        f"{count_text(cox.n)} patients, "
                         f"{cox.events_per_variable:.2f} events per variable",
                         "", "", "", "", 0])
         for (_, c), (_, f) in zip(cox.table.iterrows(), firth.table.iterrows(), strict=True):
