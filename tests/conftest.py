@@ -48,6 +48,34 @@ def built_site(tmp_path_factory):
     return out
 
 
+#: Group labels a hostile cohort file could carry: HTML, Markdown, MyST and spreadsheet
+#: syntax, and no digit, so that the disclosure scan of the same site sees only counts.
+HOSTILE_LABELS = {
+    "CAR-T": '=HYPERLINK("x") <script>alert("A")</script> *A* $x$',
+    "Blinatumomab": "@SUM(B) <img src=x onerror=alert(this)> [b](javascript:alert(this)) "
+                    "{{ data_file }} `c` {ref}`audit` _u_",
+}
+SECRET_NAME = "Secret-Surname-"
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory):
+    """The book built at ``min_cell_count = 5`` from the synthetic cohort with hostile group
+    labels and an extra column of patient names (which must never reach the site)."""
+    from bridge_hsct.build import DEFAULT_DATA, Parameters, build
+
+    folder = tmp_path_factory.mktemp("hostile")
+    cohort = pd.read_csv(DEFAULT_DATA, dtype=str)
+    cohort["arm"] = cohort["arm"].map(HOSTILE_LABELS)
+    cohort["patient_name"] = SECRET_NAME + cohort["patient_id"]
+    data = folder / "hostile.csv"
+    cohort.to_csv(data, index=False)
+    out = folder / "site"
+    build(out, Parameters(data_path=str(data), min_cell_count=5), log=lambda *a, **k: None,
+          cache=None)
+    return out
+
+
 def page_text(html_file) -> str:
     """The visible text of a built page, tags removed and white space folded."""
     import re

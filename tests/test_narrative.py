@@ -8,6 +8,7 @@ import pytest
 
 from bridge_hsct import narrative
 from bridge_hsct.build import DEFAULT_DATA
+from bridge_hsct.escaping import markdown_text
 from bridge_hsct.formatting import format_p, format_percent
 from bridge_hsct.outcomes import endpoint_summary
 from bridge_hsct.survival import months_to_days
@@ -173,7 +174,7 @@ def test_gvhd_reads_acute_gvhd_at_day_100(reference):
 def test_baseline_and_engraftment_numbers_equal_the_data(reference):
     data, groups, story = reference
     baseline = story.section("baseline").text
-    sizes = [f"{int((data['arm'] == g).sum())} in the {g} group" for g in groups]
+    sizes = [f"{int((data['arm'] == g).sum())} in the {markdown_text(g)} group" for g in groups]
     assert all(s in baseline for s in sizes)
     assert f"median age at the transplant was {data['age_years'].median():.4g} years" in baseline
     engraftment = story.section("engraftment_infection").text

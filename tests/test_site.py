@@ -4,6 +4,7 @@ The browser tests need Debian's Chromium at /usr/bin/chromium (`.ci/run` install
 axe-core from `npm install` (package.json); without them they are skipped, with the reason.
 """
 
+import contextlib
 import functools
 import http.server
 import re
@@ -92,17 +93,24 @@ def test_no_patient_level_rows_in_the_site(built_site):
 # ----------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="module")
-def served(built_site):
+@contextlib.contextmanager
+def serving(site: Path):
+    """The folder `site` served on localhost; yields its address."""
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
-    handler = functools.partial(Quiet, directory=str(built_site))
+    handler = functools.partial(Quiet, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(built_site):
+    with serving(built_site) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +130,8 @@ def browser():
 def visit(browser, url: str, width: int = 1280):
     """Open `url`, recording console errors and every request that leaves localhost."""
     page = browser.new_page(viewport={"width": width, "height": 900})
-    page.errors, page.outside = [], []
+    page.errors, page.outside, page.dialogs = [], [], []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
 
@@ -214,3 +223,14 @@ def test_readable_at_phone_width(browser, served):
     page.screenshot(path=str(SCREENSHOTS / "baseline-phone.png"), full_page=False)
     assert overflow <= 1, f"page is {overflow}px wider than a phone screen"
     page.close()
+
+
+def test_hostile_labels_run_no_script_in_the_browser(browser, hostile_site):
+    """Group labels made of HTML and JavaScript stay text: no dialog opens, no error."""
+    with serving(hostile_site) as address:
+        for html in pages(hostile_site):
+            name = html.relative_to(hostile_site).as_posix()
+            page = visit(browser, f"{address}/{name}")
+            assert not page.dialogs, f"{name}: a label ran as script ({page.dialogs})"
+            assert not page.errors, f"{name}: console errors {page.errors}"
+            page.close()

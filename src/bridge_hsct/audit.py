@@ -18,6 +18,7 @@ import pandas as pd
 from . import group_tests
 from .disclosure import is_small, min_cell_count
 from .endpoints import ENDPOINTS, derive
+from .escaping import spreadsheet_frame
 from .outcomes import COMPETING_METHOD, PAPER_METHOD, compare_groups, landmark_estimate
 from .schema import BY_NAME
 from .survival import km_median, months_to_days, to_months
@@ -411,7 +412,7 @@ def audit_report(chapter, alpha: float = 0.05, registry: pd.DataFrame | None = N
                f"{counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data.")
     audit = _hide_small_counts(audit)
     out = chapter.output_dir
-    audit.to_csv(out / "audit.csv", index=False)
+    spreadsheet_frame(audit).to_csv(out / "audit.csv", index=False)
     (out / "score.json").write_text(json.dumps(
         {k: (float(v) if isinstance(v, (int, float, np.number)) else v)
          for k, v in overall.items()}))

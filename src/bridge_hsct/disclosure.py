@@ -17,15 +17,17 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pandas as pd
 
 _threshold = 0
 
-#: Columns of the downloadable tables that hold counts of patients or events.
-COUNT_COLUMN = re.compile(r"^(n|k|events?|count|deaths|censored|at_risk|patients)$"
-                          r"|^n_|_n$|_count$|^events_|_events$|^n_at_risk|at_risk$")
+#: Columns of the tables (downloads and displayed) that hold counts of patients or events.
+COUNT_COLUMN = re.compile(r"^(n|k|events?|count|deaths|censored|at_risk|patients|truncated)$"
+                          r"|^n_|_n$|_count$|^events_|_events$|^n_at_risk|at_risk$",
+                          re.IGNORECASE)
 
-PERCENT_COLUMN = re.compile(r"percent|proportion|pct")
+PERCENT_COLUMN = re.compile(r"percent|proportion|pct", re.IGNORECASE)
 
 
 def set_min_cell_count(k: int) -> None:
@@ -55,19 +57,29 @@ def count_text(n, thousands: bool = False) -> str:
     return f"{int(n):,}" if thousands else str(int(n))
 
 
+def _is_count(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
 def suppress_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of a downloadable table with small values of its count columns as ``< k``."""
+    """A copy of a table with small values of its count columns as ``< k``.
+
+    Count columns are named by :data:`COUNT_COLUMN` (``n``, ``Events``, ``n_at_risk``...);
+    their numbers are checked cell by cell, so a displayed table whose count column also
+    holds text (a header row's blank) is covered too. Percentages on the same row go with
+    them. Every table the book shows or offers for download passes here.
+    """
     if not _threshold:
         return frame
     out = frame.copy()
     hidden = f"< {_threshold}"
     row_has_small = pd.Series(False, index=out.index)
     for column in out.columns:
-        values = out[column]
-        if COUNT_COLUMN.search(str(column)) and pd.api.types.is_numeric_dtype(values):
-            small = values.map(is_small).astype(bool)
+        if COUNT_COLUMN.search(str(column)):
+            small = out[column].map(lambda v: _is_count(v) and is_small(v)).astype(bool)
             if small.any():
-                out[column] = values.astype(object).where(~small, hidden)
+                out[column] = out[column].astype(object).where(~small, hidden)
                 row_has_small |= small
     for column in out.columns:  # a percentage beside a hidden count would reveal it
         if PERCENT_COLUMN.search(str(column)) and row_has_small.any():

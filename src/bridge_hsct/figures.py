@@ -20,6 +20,7 @@ import seaborn as sns  # noqa: E402
 
 from .competing import cumulative_incidence, one_minus_km_incidence  # noqa: E402
 from .disclosure import count_text  # noqa: E402
+from .escaping import plot_text  # noqa: E402
 from .formatting import format_p  # noqa: E402
 from .survival import km_table, numbers_at_risk, to_months  # noqa: E402
 
@@ -75,8 +76,7 @@ def _curve(label, colour, endpoint: pd.DataFrame, kind: str, method: str) -> Cur
 
 
 def _draw(ax, curve: Curve, bands: bool) -> None:
-    ax.step(curve.time, curve.value, where="post", color=curve.colour, lw=1.8,
-            label=curve.label)
+    ax.step(curve.time, curve.value, where="post", color=curve.colour, lw=1.8)
     if bands:
         ax.fill_between(curve.time, np.nan_to_num(curve.lower, nan=curve.value[0]),
                         np.nan_to_num(curve.upper, nan=curve.value[0]), step="post",
@@ -134,8 +134,8 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     ax.set(xlim=(0, horizon * 1.02), ylim=(-0.02, 1.04), xticks=ticks, ylabel=ylabel,
            xlabel="Months since HSCT")
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_title(title, loc="left", fontweight="bold")
-    lines = list(estimates)
+    ax.set_title(plot_text(title), loc="left", fontweight="bold")
+    lines = [plot_text(line) for line in estimates]
     if p_value is not None:
         lines.append(f"{test_name} P = {format_p(p_value)}")
     if lines:
@@ -143,8 +143,10 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
         ax.text(0.98, y, "\n".join(lines), transform=ax.transAxes, ha="right",
                 va="bottom" if kind == "survival" else "top", fontsize=9,
                 bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#cccccc", alpha=0.9))
-    if groups is not None:
-        ax.legend(loc="lower left" if kind == "survival" else "upper left", frameon=False)
+    if groups is not None:  # handles given: a label starting with "_" is still shown
+        handles = [matplotlib.lines.Line2D([], [], color=c.colour, lw=1.8) for c in curves]
+        ax.legend(handles, [plot_text(c.label) for c in curves],
+                  loc="lower left" if kind == "survival" else "upper left", frameon=False)
 
     risk = fig.add_subplot(grid[1], sharex=ax)
     days = ticks * (365.25 / 12)
@@ -156,7 +158,8 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
             shown = count_text(n, thousands=True)
             widest = max(widest, len(shown))
             risk.text(x, y, shown, ha="center", va="center", fontsize=9, color=curve.colour)
-    risk.set_yticks(range(len(curves)), [c.label for c in reversed(curves)], fontsize=9)
+    risk.set_yticks(range(len(curves)), [plot_text(c.label) for c in reversed(curves)],
+                    fontsize=9)
     risk.set_ylim(-0.6, len(curves) - 0.4)
     risk.set_title("Number at risk", loc="left", fontsize=9)
     risk.tick_params(axis="x", labelbottom=False, length=0)
@@ -164,9 +167,11 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     risk.tick_params(axis="y", length=0, pad=6 + 2.9 * widest)
     for side in ("left", "bottom", "top", "right"):
         risk.spines[side].set_visible(False)
-    # room on the left for the longest group label, its padding and the y-axis label
-    labels = max(len(str(c.label)) for c in curves)
-    fig.subplots_adjust(left=max(0.2, 0.05 + 0.0105 * labels + (6 + 2.9 * widest) / 518),
+    # room on the left for the longest group label, its padding and the y-axis label (at
+    # most half the width: a longer label is cut by the figure's edge, not the plot)
+    labels = max(len(plot_text(c.label)) for c in curves)
+    left = 0.05 + 0.0105 * labels + (6 + 2.9 * widest) / 518
+    fig.subplots_adjust(left=min(0.5, max(0.2, left)),
                         right=0.97, top=0.93, bottom=0.06)
     return fig
 

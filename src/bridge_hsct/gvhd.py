@@ -23,7 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .disclosure import count_text
 from .endpoints import ENDPOINTS
+from .escaping import markdown_text, one_line
 from .figures import save_figure
 from .formatting import format_p
 from .outcomes import (
@@ -205,16 +207,17 @@ def _caption(panel: Panel, summaries: dict, landmark_months: float, method: str,
     if panel.by is None:
         row, alt_row = drawn.iloc[0], alternative.iloc[0]
         numbers = (f"At {when}: {estimate_text(row)} by {short}, {estimate_text(alt_row)} "
-                   f"by {other_short} ({int(row['events'])} events in {int(row['n'])} "
-                   "patients).")
-        alt = (f"Cumulative incidence curve of {label} in all {int(row['n'])} patients over "
+                   f"by {other_short} ({count_text(row['events'])} events in "
+                   f"{count_text(row['n'])} patients).")
+        alt = (f"Cumulative incidence curve of {label} in all {count_text(row['n'])} patients over "
                "months since transplant, with the number at risk below.")
     else:
-        parts = [f"{g['group']} {estimate_text(g)}" for _, g in drawn.iloc[1:].iterrows()]
+        parts = [f"{markdown_text(g['group'])} {estimate_text(g)}"
+                 for _, g in drawn.iloc[1:].iterrows()]
         numbers = (f"At {when} ({short}): " + "; ".join(parts)
                    + f"; {test_name} P = {format_p(drawn.iloc[1]['p_value'])}, "
                    f"{other_test} P = {format_p(alternative.iloc[1]['p_value'])}.")
-        groups = ", ".join(str(g) for g in drawn["group"].iloc[1:])
+        groups = ", ".join(one_line(g) for g in drawn["group"].iloc[1:])
         alt = (f"Cumulative incidence curves of {label} {panel.subject} ({groups}) over "
                "months since transplant, with the numbers at risk below.")
     caption = (f"**{panel.letter}** Cumulative incidence of {label}, {panel.subject}, by "

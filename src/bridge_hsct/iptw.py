@@ -57,7 +57,9 @@ from statsmodels.tools.sm_exceptions import (  # noqa: E402
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning  # noqa: E402
 
 from .breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective, robust_variance  # noqa: E402
+from .disclosure import count_text, is_small, min_cell_count  # noqa: E402
 from .endpoints import ENDPOINTS, as_censored, derive  # noqa: E402
+from .escaping import markdown_code, markdown_text, plot_text  # noqa: E402
 from .figures import group_colours  # noqa: E402
 from .formatting import format_p  # noqa: E402
 from .schema import BY_NAME  # noqa: E402
@@ -733,7 +735,8 @@ def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame,
     for column, (analysis, heading, weights, hr) in enumerate(sides):
         ax = fig.add_subplot(grid[0, column])
         for group in groups:
-            _step(ax, result.curves[(analysis, group)], incidence, colours[group], str(group))
+            _step(ax, result.curves[(analysis, group)], incidence, colours[group],
+                  plot_text(group))
         if landmark_months:
             ax.axvline(landmark_months, color="#999999", lw=0.8, ls=":")
         ax.set(xlim=(0, horizon * 1.02), ylim=(-0.02, 1.04), xticks=ticks,
@@ -753,12 +756,17 @@ def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame,
         risk = fig.add_subplot(grid[1, column], sharex=ax)
         for row, group in enumerate(groups):
             part = treated == (1 if group == weighting.model.treated else 0)
-            counts = weighted_at_risk(time[part], weights[part], months_to_days(ticks))
-            for x, count in zip(ticks, counts, strict=True):
-                shown = f"{count:.0f}" if analysis == "unadjusted" else f"{count:.1f}"
+            days = months_to_days(ticks)
+            counts = weighted_at_risk(time[part], weights[part], days)
+            # a weighted number is hidden where the patients behind it are too few
+            patients = weighted_at_risk(time[part], np.ones(part.sum()), days)
+            for x, count, n in zip(ticks, counts, patients, strict=True):
+                shown = (count_text(round(n)) if is_small(round(n)) or analysis == "unadjusted"
+                         else f"{count:.1f}")
                 risk.text(x, len(groups) - 1 - row, shown, ha="center", va="center",
                           fontsize=8, color=colours[group])
-        risk.set_yticks(range(len(groups)), [str(g) for g in reversed(groups)], fontsize=8)
+        risk.set_yticks(range(len(groups)), [plot_text(g) for g in reversed(groups)],
+                        fontsize=8)
         risk.set_ylim(-0.6, len(groups) - 0.4)
         risk.set_title("Number at risk" if analysis == "unadjusted"
                        else "Weighted number at risk", loc="left", fontsize=8.5)
@@ -805,11 +813,13 @@ def describe_weighting(weighting: Weighting, balance: pd.DataFrame) -> str:
     skipped = (" Left out: " + ", ".join(f"{v} ({why})" for v, why in model.skipped.items())
                + "." if model.skipped else "")
     imputed = (" Missing values replaced by the mean: " + ", ".join(
-        f"{k} ({n})" for k, n in model.imputed.items()) + "." if model.imputed else "")
+        f"{k} ({count_text(n)})" for k, n in model.imputed.items()) + "." if model.imputed
+        else "")
     penalty = (f"a ridge penalty λ = {model.penalty:g} on the standardised coefficients"
                if model.penalty > 0 else "no penalty (maximum likelihood)")
     groups = "; ".join(
-        f"{r['group']}: {r['n']} patients, propensity {r['propensity_min']:.2f}–"
+        f"{markdown_text(r['group'])}: {count_text(r['n'])} patients, propensity "
+        f"{r['propensity_min']:.2f}–"
         f"{r['propensity_max']:.2f}, weights {r['weight_min']:.2f}–{r['weight_max']:.2f} "
         f"with mean {r['weight_mean']:.2f} (sum {r['weight_sum']:.1f}), effective sample "
         f"size {r['effective_n']:.1f}" for _, r in summary.iterrows())
@@ -820,7 +830,8 @@ def describe_weighting(weighting: Weighting, balance: pd.DataFrame) -> str:
     def over(frame, column):
         return int((frame[column].abs() > SMD_THRESHOLD).sum())
 
-    text = (f"**Model.** The probability of {model.treated} rather than {model.reference} "
+    text = (f"**Model.** The probability of {markdown_text(model.treated)} rather than "
+            f"{markdown_text(model.reference)} "
             f"was modelled with {len(model.terms)} terms ({used}) and {penalty}."
             f"{skipped}{imputed}\n\n"
             f"**Weights.** {groups}. Stabilised weights average about 1 in each group when "
@@ -828,9 +839,9 @@ def describe_weighting(weighting: Weighting, balance: pd.DataFrame) -> str:
             "from 1 means that a few patients carry the comparison.\n\n"
             f"**Truncation.** Weights outside the {_ordinal(trim.lower_percentile)} and "
             f"{_ordinal(trim.upper_percentile)} percentiles ({trim.lower_bound:.2f} and "
-            f"{trim.upper_bound:.2f}) were set to those bounds: {trim.n_trimmed} "
-            f"weight{'s' if trim.n_trimmed != 1 else ''} changed ({trim.n_below} raised, "
-            f"{trim.n_above} lowered).\n\n"
+            f"{trim.upper_bound:.2f}) were set to those bounds: {count_text(trim.n_trimmed)} "
+            f"weight{'s' if trim.n_trimmed != 1 else ''} changed ({count_text(trim.n_below)} "
+            f"raised, {count_text(trim.n_above)} lowered).\n\n"
             f"**Balance.** Of the {len(model_terms)} covariate terms of the model, "
             f"{over(model_terms, 'smd_before')} had an absolute standardised mean difference "
             f"above {SMD_THRESHOLD:g} before weighting and {over(model_terms, 'smd_after')} "
@@ -852,14 +863,19 @@ def describe_limits(weighting: Weighting, outcomes: dict) -> str:
     summary = weighting.summary()
     smaller = summary.loc[summary["n"].idxmin()]
     terms = len(weighting.model.terms)
-    per_term = smaller["n"] / terms if terms else math.nan
+    per_term = f"{smaller['n'] / terms:.1f}" if terms else "no"
+    if terms and is_small(smaller["n"]):  # the ratio would give the hidden count away
+        per_term = f"fewer than {min_cell_count() / terms:.1f}"
     ratios = outcomes["hazard_ratios"]
     weighted = ratios[(ratios["analysis"].str.startswith("IPTW")) & ratios["hr"].notna()]
-    text = (f"This cohort has {int(summary['n'].sum())} patients, {int(smaller['n'])} of them "
-            f"in the smaller group ({smaller['group']}). The propensity model has {terms} "
-            f"terms: {per_term:.1f} patients of the smaller group per term, where about "
-            f"{PATIENTS_PER_TERM} per term are usually asked for. After weighting, the "
-            f"{smaller['group']} group counts as {smaller['effective_n']:.1f} patients "
+    group = markdown_text(smaller["group"])
+    effective = (count_text(smaller["n"]) if is_small(smaller["n"])
+                 else f"{smaller['effective_n']:.1f}")
+    text = (f"This cohort has {count_text(summary['n'].sum())} patients, "
+            f"{count_text(smaller['n'])} of them in the smaller group ({group}). The "
+            f"propensity model has {terms} terms: {per_term} patients of the smaller group "
+            f"per term, where about {PATIENTS_PER_TERM} per term are usually asked for. After "
+            f"weighting, the {group} group counts as {effective} patients "
             "(effective sample size).")
     if len(weighted):
         widest = weighted.loc[(np.log(weighted["upper"]) - np.log(weighted["lower"])).idxmax()]
@@ -892,8 +908,8 @@ def describe_events(outcomes: dict) -> str:
             lines.append(f"- {label}: not analysed, {result.skipped}.")
             continue
         rows = result.landmarks[result.landmarks["analysis"] == "unadjusted"]
-        parts = ", ".join(f"{r['events']} of {r['n']} in {r['group']}"
-                          for _, r in rows.iterrows())
+        parts = ", ".join(f"{count_text(r['events'])} of {count_text(r['n'])} in "
+                          f"{markdown_text(r['group'])}" for _, r in rows.iterrows())
         lines.append(f"- {label}: {parts}.")
     return "\n".join(lines)
 
@@ -1112,11 +1128,12 @@ class IptwReport:
             incidence = ENDPOINTS[name].kind == "incidence"
             how = ("1 − Kaplan–Meier incidence, relapse and death before it censored"
                    if incidence else "Kaplan–Meier")
-            caption = (f"**{label}.** {endpoint} by {self.groups[0]} and {self.groups[1]}, "
+            reference, other = (markdown_text(g) for g in self.groups)
+            caption = (f"**{label}.** {endpoint} by {reference} and {other}, "
                        f"{how}: without weights (left) and with the stabilised, truncated "
                        f"IPTW weights (right). Ticks: censored patients; under each axis the "
-                       f"number, or weighted number, at risk. {self.groups[1]} vs "
-                       f"{self.groups[0]}, {hrs}.")
+                       f"number, or weighted number, at risk. {other} vs "
+                       f"{reference}, {hrs}.")
             alt = (f"Two panels of {'incidence' if incidence else 'survival'} curves of "
                    f"{in_sentence(endpoint)} by group, unweighted and IPTW-weighted, against "
                    "months since transplant")
@@ -1145,8 +1162,9 @@ class IptwReport:
             for group in self.groups:
                 plain = part[(part["group"] == group) & (part["analysis"] == "unadjusted")]
                 weighted = part[(part["group"] == group) & (part["analysis"] == "iptw")]
-                rows.append([str(group), int(plain["n"].iloc[0]),
-                             f"{weighted['weighted_n'].iloc[0]:.1f}",
+                n = int(plain["n"].iloc[0])
+                rows.append([str(group), n, count_text(n) if is_small(n)
+                             else f"{weighted['weighted_n'].iloc[0]:.1f}",
                              _percent(plain["estimate"].iloc[0]),
                              _percent(weighted["estimate"].iloc[0]), 1])
         frame = pd.DataFrame(rows, columns=["Endpoint", "n", "Sum of weights",
@@ -1217,7 +1235,8 @@ def iptw_report(chapter, landmark_months: float = 24.0, alpha: float = 0.05,
     report = IptwReport(groups, landmark_months)
     present = [g for g in groups if (chapter.data[chapter.group_col] == g).any()]
     if len(present) != 2:
-        report.skipped = (f"IPTW compares two groups, and column `{chapter.group_col}` holds "
+        report.skipped = (f"IPTW compares two groups, and column "
+                          f"{markdown_code(chapter.group_col)} holds "
                           f"{len(present)}")
         return report
     data, out = chapter.data, chapter.output_dir

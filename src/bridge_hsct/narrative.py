@@ -30,6 +30,7 @@ import pandas as pd
 from . import group_tests
 from .disclosure import count_text, is_small
 from .endpoints import ENDPOINTS
+from .escaping import markdown_text
 from .formatting import format_number, format_p, format_percent
 from .outcomes import COMPETING_METHOD, PAPER_METHOD, endpoint_summary, landmark_label
 from .schema import BY_NAME
@@ -123,14 +124,9 @@ def in_sentence(label: str) -> str:
 KEEP_CASE = {"Ikaros"}
 
 
-def escape_label(label) -> str:
-    """A group label made safe inside Markdown (``*``, ``_``, brackets and backticks)."""
-    return re.sub(r"([\\`*_\[\]<>])", r"\\\1", str(label))
-
-
 def group_phrase(group) -> str:
     """``the CAR-T group``."""
-    return f"the {escape_label(group)} group"
+    return f"the {markdown_text(group)} group"
 
 
 def significance_words(p_value: float, alpha: float) -> str:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .disclosure import count_text, is_small
 from .endpoints import ENDPOINTS, derive
+from .escaping import markdown_code, markdown_text, one_line
 from .figures import save_figure
 from .formatting import format_p
 from .outcomes import (
@@ -248,7 +249,7 @@ def make_panel(chapter, spec: PanelSpec, landmark_months: float, alpha: float = 
         table, column, levels = data, None, chapter.groups
         present = [g for g in levels if (data[group_col] == g).any()]
         if spec.by == GROUPS and len(present) < 2:
-            panel.skipped = f"only one group in column `{group_col}`"
+            panel.skipped = f"only one group in column {markdown_code(group_col)}"
             return panel
     else:
         labelled, levels, reason = subgroup_levels(data, spec.by, spec.level_labels)
@@ -315,10 +316,11 @@ def caption(panel: Panel) -> str:
         first = rows.iloc[0]
         return (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} patients "
                 f"({_events(first['events'])}). {how} At {when}: {estimate_text(first)}.")
-    groups = "; ".join(f"{r['group']} (n = {count_text(r['n'])}, {_events(r['events'])}) "
+    groups = "; ".join(f"{markdown_text(r['group'])} (n = {count_text(r['n'])}, "
+                       f"{_events(r['events'])}) "
                        f"{estimate_text(r)}" for _, r in rows.iterrows())
     test = rows.iloc[0]
-    return (f"**{panel.spec.label}.** {endpoint} by {panel.by_label}. {how} "
+    return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}. {how} "
             f"At {when}, % (95% CI): {groups}. {test['test'].capitalize()}: "
             f"P = {format_p(test['p_value'])}.")
 
@@ -329,7 +331,8 @@ def alt_text(panel: Panel) -> str:
     curve = "Kaplan–Meier curves" if kind == "survival" else "Cumulative incidence curves"
     endpoint = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
     who = "all patients" if panel.spec.by is None else (
-        f"by {panel.by_label} (" + ", ".join(map(str, _groups_rows(panel)["group"])) + ")")
+        f"by {one_line(panel.by_label)} ("
+        + ", ".join(map(one_line, _groups_rows(panel)["group"])) + ")")
     return (f"{curve} of {endpoint}, {who}, against months since transplant, "
             "with numbers at risk below")
 
@@ -347,7 +350,7 @@ def panel_markdown(panel: Panel) -> str:
         endpoint = ENDPOINTS[panel.spec.endpoint].label
         return (f"({panel.spec.anchor})=\n"
                 f":::{{note}} {panel.spec.label} is not drawn\n"
-                f"{endpoint} by {panel.by_label} needs that information, but "
+                f"{endpoint} by {markdown_text(panel.by_label)} needs that information, but "
                 f"{panel.skipped}.\n:::\n")
     return figure_markdown(panel.files, panel.spec.anchor, alt_text(panel), caption(panel),
                            panel.spec.label)
@@ -462,12 +465,12 @@ def describe_panels(panels: list[Panel]) -> str:
             tail = f"; median {median.split(' (')[0]}" if median else ""
             words = estimate_text(r, in_words=True)
             lines.append(f"- {link}: {endpoint} at {when} was {words} in all "
-                         f"{r['n']} patients{tail}.")
+                         f"{count_text(r['n'])} patients{tail}.")
             continue
-        parts = " vs ".join(f"{r['group']} {estimate_text(r, in_words=True)}"
+        parts = " vs ".join(f"{markdown_text(r['group'])} {estimate_text(r, in_words=True)}"
                             for _, r in rows.iterrows())
         test = rows.iloc[0]
-        lines.append(f"- {link}: {endpoint} at {when} by {panel.by_label}, {parts} "
+        lines.append(f"- {link}: {endpoint} at {when} by {markdown_text(panel.by_label)}, {parts} "
                      f"({test['test']}, P = {format_p(test['p_value'])}).")
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ import pandas as pd
 from . import group_tests
 from .descriptive import count_known, median_range, n_percent
 from .disclosure import count_text
+from .escaping import markdown_text
 from .formatting import format_number, format_p
 from .schema import BY_NAME
 from .survival import to_months
@@ -156,10 +157,11 @@ def describe_cohort(chapter, table1: dict) -> str:
     """A short paragraph about the cohort's size, groups and age, for the chapter's text."""
     sizes = chapter.sizes()
     n = len(chapter.data)
-    groups = ", ".join(f"{k} in the {g} group" for g, k in sizes.items())
+    groups = ", ".join(f"{count_text(k)} in the {markdown_text(g)} group"
+                       for g, k in sizes.items())
     age = chapter.data["age_years"]
-    text = (f"The cohort has **{n} patients**: {groups}. Their median age at transplant was "
-            f"{format_number(age.median())} years (range {format_number(age.min())}–"
+    text = (f"The cohort has **{count_text(n)} patients**: {groups}. Their median age at "
+            f"transplant was {format_number(age.median())} years (range {format_number(age.min())}–"
             f"{format_number(age.max())}).")
     significant = table1["numbers"].query("p_value < 0.05")["variable"].unique()
     labels = [BY_NAME[v].label if v in BY_NAME else "follow-up" for v in significant]
