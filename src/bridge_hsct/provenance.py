@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -37,6 +38,15 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def build_time() -> str:
+    """When the book was built: now, or ``SOURCE_DATE_EPOCH`` (seconds since 1970) when set,
+    the reproducible-builds convention for byte-identical rebuilds."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    moment = (datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit()
+              else datetime.now(UTC))
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def citation_text(citation: dict) -> tuple[str, str]:
     """(supplement, paper) citations in a plain reference style, from CITATION.cff."""
     paper = citation["preferred-citation"]
@@ -62,7 +72,7 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
         ("Data file", f"`{Path(data_path).name}`"
          + (" (the bundled synthetic cohort)" if synthetic else "")),
         ("Data SHA-256", f"`{data_sha}`"),
-        ("Built", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Built", build_time()),
         ("Platform", f"{platform.platform()}, Python {sys.version.split()[0]}"),
     ]
     rows += [(f"Parameter `{k}`", f"`{v!r}`") for k, v in parameters.items()
