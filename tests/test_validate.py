@@ -40,7 +40,7 @@ def test_value_and_rule_are_in_the_message(write_csv):
     bad = small_cohort()
     bad.loc[2, "sex"] = "X"
     message = str(CohortError(problems_of(write_csv(bad))))
-    assert "row 4" in message and "'sex'" in message and "'X'" in message
+    assert "line 4" in message and "'sex'" in message and "'X'" in message
     assert "one of ['M', 'F']" in message
 
 
@@ -116,3 +116,18 @@ def test_negative_time(write_csv):
     frame.loc[0, "followup_days"] = -10
     problems = problems_of(write_csv(frame))
     assert ("followup_days", 2) in {(p.column, p.row) for p in problems}
+
+
+def test_rows_are_file_lines_and_the_cohort_is_indexed_afresh(tmp_path):
+    """read_table keeps each row's line (blank lines and quoted line breaks counted);
+    the validated cohort has a plain 0, 1, ... index, as the chapters expect."""
+    from bridge_hsct.validate import read_table
+
+    lines = small_cohort().to_csv(index=False).splitlines()
+    lines[2] = lines[2].replace("p2", '"p2 first line\nsecond line"', 1)
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join([lines[0], "", *lines[1:3], "", "", *lines[3:]]) + "\n")
+    assert list(read_table(path).index) == [3, 4, 8, 9, 10, 11]
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join([lines[0], "", lines[1], *lines[3:]]) + "\n")
+    assert list(load_cohort(good).index) == [0, 1, 2, 3, 4]

@@ -12,10 +12,14 @@ A file is in *date mode* when it has a ``last_contact_date`` column. Then:
   are not counted and follow-up stops at the cut-off.
 
 Dates are ISO ``YYYY-MM-DD``. The converted table then goes through the usual validation, so
-an event after death or last contact is still reported with its row.
+an event after death or last contact is still reported with its row. A transplant after the
+cut-off is reported as such (not as the negative follow-up it would give).
 """
 
 from __future__ import annotations
+
+import datetime
+import re
 
 import pandas as pd
 
@@ -31,13 +35,41 @@ def is_date_mode(table: pd.DataFrame) -> bool:
     return MARKER in table.columns
 
 
+def cutoff_problem(text: str) -> str | None:
+    """What is wrong with a data cut-off date given as text, or None if it is a valid
+    ``YYYY-MM-DD`` calendar date."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(text).strip()):
+        return "must be a date written YYYY-MM-DD, e.g. 2024-03-31"
+    try:
+        datetime.date.fromisoformat(str(text).strip())
+    except ValueError:
+        return "is not a calendar date (YYYY-MM-DD: month 01-12, a day the month has)"
+    return None
+
+
 def _parse(table: pd.DataFrame, column: str, problems: list, file: str, problem_type):
+    """Parse a date column; each cell that is not a date is a problem on its file line
+    (the table's index)."""
     raw = table[column]
     parsed = pd.to_datetime(raw, format=DATE_FORMAT, errors="coerce")
-    for index in raw.index[raw.notna() & parsed.isna()]:
-        problems.append(problem_type(file, column, index + 2, raw[index],
+    for line in raw.index[raw.notna() & parsed.isna()]:
+        problems.append(problem_type(file, column, int(line), raw[line],
                                      "must be a date (YYYY-MM-DD)"))
     return parsed
+
+
+def _after_cutoff(table: pd.DataFrame, day0: pd.Series, cutoff: str, file: str,
+                  problem_type) -> list:
+    """Transplants after the cut-off: one problem per row, or one for the whole file when
+    every transplant is after it (then the cut-off itself is likely wrong)."""
+    late = day0 > pd.Timestamp(cutoff)
+    where = f"after the data cut-off {cutoff} (parameter cutoff_date, --cutoff-date, CUTOFF)"
+    if late.all():
+        return [problem_type(file, "hsct_date", None, None,
+                             f"every transplant date is {where}: is the cut-off right?")]
+    return [problem_type(file, "hsct_date", int(line), table.at[line, "hsct_date"],
+                         f"transplant date is {where}")
+            for line in table.index[late]]
 
 
 def dates_to_days(table: pd.DataFrame, file: str, cutoff: str | None, problem_type):
@@ -45,9 +77,11 @@ def dates_to_days(table: pd.DataFrame, file: str, cutoff: str | None, problem_ty
 
     Parameters
     ----------
-    table : raw table (text cells) with ``hsct_date`` and ``last_contact_date``.
+    table : raw table (text cells) with ``hsct_date`` and ``last_contact_date``, indexed by
+        the line of each row in its file (as :func:`bridge_hsct.validate.read_table` reads
+        it): problems are reported on those lines.
     file : file name for problem reports.
-    cutoff : data cut-off date (YYYY-MM-DD) or None.
+    cutoff : data cut-off date (YYYY-MM-DD, checked by :func:`cutoff_problem`) or None.
     problem_type : the class used to report problems (file, column, row, value, rule).
 
     Returns
@@ -63,6 +97,8 @@ def dates_to_days(table: pd.DataFrame, file: str, cutoff: str | None, problem_ty
     out = table.copy()
     day0 = _parse(out, "hsct_date", problems, file, problem_type)
     stop = pd.Timestamp(cutoff) if cutoff else None
+    if stop is not None:
+        problems += _after_cutoff(out, day0, cutoff, file, problem_type)
 
     def days(column):
         when = _parse(out, column, problems, file, problem_type)

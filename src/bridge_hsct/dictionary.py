@@ -8,6 +8,7 @@ import pandas as pd
 
 from .dates import EVENTS, MARKER
 from .schema import VARIABLES, Variable
+from .validate import MAX_BYTES
 
 KIND_TEXT = {
     "id": "text", "group": "text", "binary": "0 / 1", "category": "code", "ordinal": "code",
@@ -58,6 +59,14 @@ def dictionary_markdown() -> str:
         "rows and figures that need them are then left out with a note. Extra columns are "
         "ignored with a warning. A blank file with every column is made by `make template`; "
         "`make validate DATA=your.csv` lists every problem of a file at once.",
+        "",
+        "The file is a CSV in UTF-8 (separated by commas, by semicolons with decimal commas, "
+        "or by tabs) or an Excel workbook (`.xlsx`, first sheet). Blank lines are skipped; "
+        "every message names the line of the file (or the row of the sheet) at fault. Each "
+        "column name appears once. Identifiers and group labels are one line of printable "
+        "text: no line breaks, tabs or other control characters; any other character, "
+        "markup or formula signs included, is shown as written. A file larger than "
+        f"{MAX_BYTES // 1024**2} MB (for a workbook: once uncompressed) is refused.",
         "",
         "This page is generated from the schema in `src/bridge_hsct/schema.py`.",
         "",

@@ -70,7 +70,8 @@ VARIABLES: list[Variable] = [
              True),
     Variable("arm", "group", "Bridging therapy",
              "Treatment group compared in the book (in the paper: CAR-T or blinatumomab). "
-             "Any labels; the book's `group_col` parameter can name another column.", True),
+             "Any labels, each one line of printable text; the book's `group_col` parameter can "
+             "name another column.", True),
     # --- baseline (Table 1) ---
     Variable("age_years", "number", "Age", "Patient age at HSCT.", True,
              minimum=0, maximum=120, unit="years"),
