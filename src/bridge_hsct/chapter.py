@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .disclosure import set_min_cell_count
-from .validate import load_cohort
+from .validate import check_group_order, load_cohort
 
 
 @dataclass
@@ -49,14 +49,8 @@ def open_chapter(data_path: str, group_col: str = "arm", group_order: list | Non
     """
     set_min_cell_count(min_cell_count)
     data = load_cohort(data_path, group_col)
-    found = sorted(data[group_col].dropna().unique())
-    if group_order:
-        unknown = [g for g in group_order if g not in found]
-        missing = [g for g in found if g not in group_order]
-        if unknown or missing:
-            raise ValueError(f"group_order {group_order} does not match the groups in "
-                             f"column '{group_col}': {found}")
-        found = list(group_order)
+    check_group_order(data, group_col, group_order, str(data_path))
+    found = list(group_order) if group_order else sorted(data[group_col].dropna().unique())
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     return Chapter(data, group_col, found, out, str(data_path))
