@@ -46,8 +46,9 @@ from papermill.translators import translate_parameters
 
 from . import __version__
 from .dictionary import dictionary_markdown
+from .escaping import markdown_code, markdown_text
 from .provenance import provenance_markdown
-from .validate import load_cohort, remember_cohort
+from .validate import check_group_order, load_cohort, remember_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
@@ -116,8 +117,8 @@ def _config(data_path: str) -> dict:
                   "\n```")
     else:
         banner = (f"```{{admonition}} Data\n:class: note\nThis book was computed from "
-                  f"`{name}` (SHA-256 `{sha256(data_path)[:12]}…`), not from the paper's "
-                  "patients.\n```")
+                  f"{markdown_code(name)} (SHA-256 `{sha256(data_path)[:12]}…`), not from "
+                  "the paper's patients.\n```")
     repository = os.environ.get("BRIDGE_HSCT_REPOSITORY_URL")
     if repository:  # where the public copy lives: enables the repository and Binder buttons
         config["repository"] = {"url": repository, "branch": "main",
@@ -126,7 +127,7 @@ def _config(data_path: str) -> dict:
         config["launch_buttons"] = {"binderhub_url": "https://mybinder.org",
                                     "notebook_interface": "jupyterlab"}
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
-    sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": name,
+    sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": markdown_text(name),
                                     "audit_score": ""}
     return config
 
@@ -713,6 +714,7 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
     started = time.perf_counter()
     source = str(Path(params.data_path).resolve())
     cohort = load_cohort(source, params.group_col, params.cutoff_date)
+    check_group_order(cohort, params.group_col, params.group_order, source)
     stages = {"validate": {"seconds": time.perf_counter() - started,
                            "peak_gb": _peak_gb(resource.RUSAGE_SELF)}}
     log(f"data: {source} is valid ({len(cohort)} patients)")

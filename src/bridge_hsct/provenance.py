@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from . import __version__
+from .escaping import markdown_code, markdown_text
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_PACKAGES = ["jupyter-book", "jupytext", "papermill", "pandas", "numpy", "scipy",
@@ -69,13 +70,15 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
     rows = [
         ("Package", f"bridge-hsct {__version__}"),
         ("Source revision", f"`{git_revision()}`"),
-        ("Data file", f"`{Path(data_path).name}`"
+        ("Data file", markdown_code(Path(data_path).name)
          + (" (the bundled synthetic cohort)" if synthetic else "")),
         ("Data SHA-256", f"`{data_sha}`"),
         ("Built", build_time()),
         ("Platform", f"{platform.platform()}, Python {sys.version.split()[0]}"),
     ]
-    rows += [(f"Parameter `{k}`", f"`{v!r}`") for k, v in parameters.items()
+    # values may hold the data's labels: plain escaped text, as a code span could not
+    # hold a table's "|"
+    rows += [(f"Parameter `{k}`", markdown_text(repr(v))) for k, v in parameters.items()
              if k not in {"data_path", "output_dir"}]
     packages = [(p, _version(p)) for p in KEY_PACKAGES]
     table = "\n".join(["| | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]])
