@@ -330,6 +330,16 @@ CASES = [
          ("line 2", "column 'death'", "one of [0, 1]")),
     Case("indicator 'yes' instead of 0/1", csv_of(changed(death=(0, "yes"))), REFUSED,
          ("line 2", "column 'death'", "must be a number")),
+    # --- blank is not "no event" ---
+    Case("blank event indicator", csv_of(changed(agvhd_2_4=(3, None))), REFUSED,
+         ("line 5", "column 'agvhd_2_4'", "a blank is not \"no event\"")),
+    Case("event columns wholly empty", csv_of(small_cohort().assign(
+        agvhd_3_4=None, agvhd_3_4_days=None)), 0,
+         ("left out, as if absent: agvhd_3_4, agvhd_3_4_days", "valid, 6 patients")),
+    Case("severity blank for a chronic GVHD", csv_of(small_cohort().assign(
+        cgvhd=[1, 0, 0, 0, 0, 0], cgvhd_days=[100, None, None, None, None, None],
+        cgvhd_severe=[None, 0, 0, 0, 0, 0])), REFUSED,
+         ("line 2", "column 'cgvhd_severe'", "blank for a patient with `cgvhd` = 1")),
     Case("event without its day", csv_of(changed(relapse=(0, 1))), REFUSED,
          ("line 2", "column 'relapse_days'", "exactly when")),
     Case("event after death", csv_of(changed(relapse_days=(1, 450))), REFUSED,

@@ -114,7 +114,7 @@ def dates_to_days(table: pd.DataFrame, file: str, cutoff: str | None, problem_ty
     out["followup_days"] = death.where(death.notna(), last)
     for event in EVENTS:
         column = f"{event}_date"
-        if column in out:
+        if column in out and out[column].notna().any():  # a wholly empty one is absent
             when = days(column)
             out[f"{event}_days"] = when
             out[event] = when.notna().astype(int)

@@ -216,6 +216,32 @@ def _not_after_followup(days: str) -> pa.Check:
                        f"`{days}` is not after `followup_days` (death or last contact)")
 
 
+def _event_known(indicator: str) -> pa.Check:
+    """An event indicator in use is 0 or 1 for every patient: a blank cell would be counted
+    as "no event" by every estimate. (A column left wholly empty is dropped as absent.)"""
+    def check(df):
+        if indicator not in df:
+            return True
+        return df[indicator].notna()
+
+    return _cross_rule(check, indicator,
+                       f"`{indicator}` is blank: an event column in use needs 0 or 1 for every "
+                       "patient (a blank is not \"no event\"); leave the whole column empty "
+                       "to leave this event out")
+
+
+def _severity_known() -> pa.Check:
+    """Severity is known for every chronic GVHD: GRFS counts only the severe ones."""
+    def check(df):
+        if "cgvhd_severe" not in df or "cgvhd" not in df:
+            return True
+        return ~((df["cgvhd"] == 1) & df["cgvhd_severe"].isna())
+
+    return _cross_rule(check, "cgvhd_severe",
+                       "`cgvhd_severe` is blank for a patient with `cgvhd` = 1 (a blank is "
+                       "not \"not severe\")")
+
+
 def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
     def check(df):
         if stronger not in df or weaker not in df:
@@ -236,6 +262,8 @@ def cohort_schema() -> pa.DataFrameSchema:
     outcome_days = [v.name for v in VARIABLES if v.kind == "days" and v.event_of]
     checks = [_days_match_event(BY_NAME[d]) for d in outcome_days]
     checks += [_not_after_followup(d) for d in outcome_days]
+    checks += [_event_known(BY_NAME[d].event_of) for d in outcome_days]
+    checks += [_severity_known()]
     checks += [
         _implies("agvhd_3_4", "agvhd_2_4", days_order=True),
         _implies("cgvhd_severe", "cgvhd", days_order=False),

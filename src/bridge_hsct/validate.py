@@ -507,6 +507,7 @@ def validate_cohort(table: pd.DataFrame, file: str = "<data>",
     if unknown:
         warnings.warn(f"{file}: column(s) not in the data dictionary are ignored: "
                       f"{', '.join(unknown)}", stacklevel=2)
+    table = _without_empty_columns(table, file, group_col)
     problems = _label_problems(table, file, group_col)
     bad_labels = any(p.column == group_col for p in problems)
     raw = table
@@ -524,6 +525,21 @@ def validate_cohort(table: pd.DataFrame, file: str = "<data>",
     if problems:
         raise CohortError(_sorted(problems))
     return typed.reset_index(drop=True)
+
+
+def _without_empty_columns(table: pd.DataFrame, file: str, group_col: str) -> pd.DataFrame:
+    """Drop optional columns with no value at all: an empty column says nothing, and kept it
+    would read as "no event" for every patient (GRFS would quietly become PFS)."""
+    empty = {c for c in table.columns if c in BY_NAME and not BY_NAME[c].required
+             and c != group_col and table[c].isna().all()}
+    # the days of an event nobody had are empty, and say so with their 0/1 column
+    empty = [c for c in table.columns if c in empty and (
+        BY_NAME[c].event_of is None or BY_NAME[c].event_of not in table
+        or BY_NAME[c].event_of in empty)]
+    if empty:
+        warnings.warn(f"{file}: column(s) with no value are left out, as if absent: "
+                      f"{', '.join(empty)}", stacklevel=3)
+    return table.drop(columns=empty)
 
 
 def check_group_order(cohort: pd.DataFrame, group_col: str, group_order: list | None,
