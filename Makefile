@@ -8,6 +8,8 @@ GROUP_COL ?= arm
 TEMPLATE ?= cohort_template.csv
 CUTOFF ?=
 MIN_CELL ?= 0
+ALPHA    ?= 0.05
+LANDMARK ?= 24
 
 .PHONY: install book validate template dictionary cohort test lint lock clean bench
 
@@ -19,10 +21,10 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install  ## build the website (DATA=..., OUT=..., GROUP_ORDER="ref other", MIN_CELL=k)
+book: install  ## build the website (DATA=..., OUT=..., GROUP_ORDER="ref other", MIN_CELL=k, ALPHA=0.05, LANDMARK=24)
 	$(BIN)/python -m bridge_hsct build --data "$(DATA)" --out "$(OUT)" --group-col "$(GROUP_COL)" \
 		$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(CUTOFF),--cutoff-date $(CUTOFF)) \
-		--min-cell-count $(MIN_CELL)
+		--min-cell-count $(MIN_CELL) --alpha $(ALPHA) --landmark-months $(LANDMARK)
 
 validate: install  ## list every problem of DATA
 	$(BIN)/python -m bridge_hsct validate --data "$(DATA)" --group-col "$(GROUP_COL)" \

@@ -5,6 +5,10 @@ in whom (``group``), and how (``statistic``, ``method``). :func:`recompute` eval
 quantity on the cohort with the book's own functions — the ones the chapters call — and
 :func:`audit_table` classifies each number as reproduced, differing, contradicted within the
 paper, or not computable from the data.
+
+The audit compares with the paper, so it recomputes each number as the paper computed it:
+its 2-year figures at 24 months and its intervals at 95% (:data:`PAPER_LANDMARK_MONTHS`,
+:data:`PAPER_ALPHA`), whatever landmark and confidence level the book is built with.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from . import group_tests
 from .disclosure import is_small, min_cell_count
 from .endpoints import ENDPOINTS, derive
 from .escaping import spreadsheet_frame
-from .outcomes import COMPETING_METHOD, PAPER_METHOD, compare_groups, landmark_estimate
+from .outcomes import (
+    COMPETING_METHOD,
+    DAY_100_MONTHS,
+    PAPER_METHOD,
+    compare_groups,
+    landmark_estimate,
+)
 from .schema import BY_NAME
 from .survival import km_median, months_to_days, to_months
 
@@ -38,7 +48,12 @@ CONTINUOUS = {
     "neutrophil_engraftment": lambda d: d.get("neutrophil_engraftment_days"),
     "platelet_engraftment": lambda d: d.get("platelet_engraftment_days"),
 }
-LANDMARKS = {"rate_2y": 24.0, "incidence_2y": 24.0, "incidence_100d": float(to_months(100))}
+#: The paper's landmark of its 2-year rates and incidences (published values: fixed).
+PAPER_LANDMARK_MONTHS = 24.0
+#: The paper's intervals are 95% confidence intervals (published values: fixed).
+PAPER_ALPHA = 0.05
+LANDMARKS = {"rate_2y": PAPER_LANDMARK_MONTHS, "incidence_2y": PAPER_LANDMARK_MONTHS,
+             "incidence_100d": DAY_100_MONTHS}
 SUBGROUP = re.compile(r"^(?P<var>\w+)\s*(?P<op>=|>|<=)\s*(?P<level>.+)$")
 CONTRAST = re.compile(r"^(?P<var>\w+):\s*(?P<a>\S+)\s+vs\s+(?P<b>\S+)$")
 
@@ -57,11 +72,15 @@ TABLE2_COVARIATES = {
 
 @dataclass
 class Cohort:
-    """The data an audit runs on."""
+    """The data an audit runs on.
+
+    ``alpha`` is the level the bounds are recomputed at: the paper's (:data:`PAPER_ALPHA`),
+    since they are compared with the paper's bounds.
+    """
 
     data: pd.DataFrame
     group_col: str
-    alpha: float = 0.05
+    alpha: float = PAPER_ALPHA
     _table2: pd.DataFrame | None = None
 
     def table2(self) -> pd.DataFrame:
@@ -159,7 +178,8 @@ def _endpoint_estimate(cohort: Cohort, row, statistic: str) -> float:
     if statistic == "median":
         return float(to_months(km_median(endpoint["time"], endpoint["cause"] == 1).value))
     landmark = LANDMARKS.get(statistic) or (
-        LANDMARKS["incidence_100d"] if row.quantity.startswith("agvhd") else 24.0)
+        LANDMARKS["incidence_100d"] if row.quantity.startswith("agvhd")
+        else PAPER_LANDMARK_MONTHS)
     method = COMPETING_METHOD if row.method == "aalen_johansen" else PAPER_METHOD
     estimate = landmark_estimate(endpoint, months_to_days(landmark), kind, method, cohort.alpha)
     value = {"ci_lower": estimate.lower, "ci_upper": estimate.upper}.get(statistic,
@@ -375,17 +395,20 @@ def _hide_small_counts(audit: pd.DataFrame) -> pd.DataFrame:
     return audit
 
 
-def audit_report(chapter, alpha: float = 0.05, registry: pd.DataFrame | None = None
-                 ) -> AuditReport:
+def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
     """Audit the chapter's cohort against the registry and write ``audit.csv`` and
-    ``score.json`` into the chapter's output folder."""
+    ``score.json`` into the chapter's output folder.
+
+    The chapter's ``alpha`` and landmark do not enter: every number is recomputed as the
+    paper computed it (:data:`PAPER_ALPHA`, :data:`PAPER_LANDMARK_MONTHS`).
+    """
     import json
 
     from .build import is_reference_cohort
     from .published import load_published
 
     registry = load_published() if registry is None else registry
-    audit = audit_table(Cohort(chapter.data, chapter.group_col, alpha), registry)
+    audit = audit_table(Cohort(chapter.data, chapter.group_col), registry)
     by_section = audit_score(audit)
     overall = audit_score(audit, by=None).iloc[0].to_dict()
     scores = pd.DataFrame({

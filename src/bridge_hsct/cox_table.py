@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from .endpoints import ENDPOINTS, as_censored, derive
-from .formatting import format_p
+from .formatting import ci_label, confidence_percent, format_p, result_alpha
 from .schema import BY_NAME
 from .survival import cox_univariate, fit_cox
 from .table1 import TABLE1_ROWS
@@ -47,7 +47,7 @@ from .table1 import TABLE1_ROWS
 SCREENING_P = 0.10
 
 COLUMNS = ["endpoint", "variable", "label", "term", "level", "reference", "row", "n",
-           "events", "hr", "lower", "upper", "p_value", "test", "candidate", "reason"]
+           "events", "hr", "lower", "upper", "alpha", "p_value", "test", "candidate", "reason"]
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def cox_indicators(time, event, indicators: pd.DataFrame, alpha: float = 0.05) -
     fitter, problem = fit_cox(frame, "_time", "_event", alpha)
     if problem:
         return not_estimable(problem)
-    level = f"{100 * (1 - alpha):g}%"
+    level = confidence_percent(alpha)  # lifelines' name of the interval's columns
     summary = fitter.summary
     terms = pd.DataFrame({"hr": summary["exp(coef)"],
                           "lower": summary[f"exp(coef) lower {level}"],
@@ -236,12 +236,14 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
         ``numbers``: tidy frame, one row per hazard ratio (columns :data:`COLUMNS`; ``row`` is
         ``"single"`` for a one-covariate model, ``"variable"`` for the global test of a
         multi-level variable and ``"level"`` for each of its levels; ``candidate`` is
-        ``p_value < 0.10``); ``absent``: Table 1 covariates not in the data.
+        ``p_value < 0.10``; ``alpha`` is the one the intervals were computed at); ``absent``:
+        Table 1 covariates not in the data; ``alpha``.
     """
     missing = [c for c in ENDPOINTS[endpoint].requires if c not in data]
     if missing:
         return {"numbers": pd.DataFrame(columns=COLUMNS).astype({"candidate": bool}),
-                "absent": [], "skipped": f"the data have no column `{missing[0]}`"}
+                "absent": [], "alpha": alpha,
+                "skipped": f"the data have no column `{missing[0]}`"}
     outcome = as_censored(derive(data, endpoint))
     time, event = outcome["time"].to_numpy(float), outcome["cause"].to_numpy(int)
     covariates, absent = table1_covariates(data, group_col, groups)
@@ -269,7 +271,8 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
                                 cov.name(reference), alpha))
         else:
             rows.extend(_levels_rows(endpoint, cov, values, time, event, alpha))
-    return {"numbers": pd.DataFrame(rows, columns=COLUMNS), "absent": absent}
+    return {"numbers": pd.DataFrame(rows, columns=COLUMNS).assign(alpha=alpha),
+            "absent": absent, "alpha": alpha}
 
 
 def _levels_rows(endpoint, cov: Covariate, values: pd.Series, time, event, alpha) -> list:
@@ -308,17 +311,19 @@ def cox_display(numbers: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``display``: frame with Characteristic, Comparison, n, Events, HR (95% CI), P value,
-        ``P < 0.10`` and indent columns; ``candidates``: positions of the rows with
-        ``P < 0.10``; ``notes``: why some hazard ratios could not be estimated.
+        ``display``: frame with Characteristic, Comparison, n, Events, HR (95% CI) (at the
+        level of the numbers' ``alpha``), P value, ``P < 0.10`` and indent columns;
+        ``candidates``: positions of the rows with ``P < 0.10``; ``notes``: why some hazard
+        ratios could not be estimated.
     """
     rows, candidates, reasons = [], [], {}
+    hr_column = f"HR ({ci_label(result_alpha(numbers))})" if len(numbers) else "HR"
     for _, r in numbers.iterrows():
         level_row = r["row"] == "level"
         rows.append({
             "Characteristic": r["level"] if level_row else r["label"],
             "Comparison": r["term"], "n": r["n"], "Events": r["events"],
-            "HR (95% CI)": _hr_text(r), "P value": format_p(r["p_value"]),
+            hr_column: _hr_text(r), "P value": format_p(r["p_value"]),
             "P < 0.10": "yes" if r["candidate"] else "", "indent": int(level_row),
         })
         if r["candidate"]:
@@ -355,10 +360,11 @@ def render_cox_table(table: dict, endpoint_label: str, table_id: str | None = No
         return Markdown(f"Univariate Cox models for {endpoint_label} are not computed: "
                         f"{table['skipped']}.")
     shown = cox_display(table["numbers"])
-    notes = [f"Hazard ratios from one Cox model per characteristic (Efron ties, Wald 95% CI "
-             f"and P). Highlighted: P < {SCREENING_P:.2f}, the paper's threshold for entering "
-             "the multivariable model. For characteristics with more than two levels, the "
-             "first line gives the global Wald test of all levels."] + shown["notes"]
+    notes = [f"Hazard ratios from one Cox model per characteristic (Efron ties, Wald "
+             f"{ci_label(table['alpha'])} and P). Highlighted: P < {SCREENING_P:.2f}, the "
+             "paper's threshold for entering the multivariable model. For characteristics "
+             "with more than two levels, the first line gives the global Wald test of all "
+             "levels."] + shown["notes"]
     if table["absent"]:
         notes.append("Not in the data, so left out: " + ", ".join(
             _BY_NAME[v].label if v in _BY_NAME else v for v in table["absent"]) + ".")

@@ -22,7 +22,7 @@ from .competing import cumulative_incidence, one_minus_km_incidence  # noqa: E40
 from .disclosure import count_text  # noqa: E402
 from .escaping import plot_text  # noqa: E402
 from .formatting import format_p  # noqa: E402
-from .survival import km_table, numbers_at_risk, to_months  # noqa: E402
+from .survival import km_table, months_to_days, numbers_at_risk, to_months  # noqa: E402
 
 # Okabe-Ito, colour-blind safe; a group keeps its colour on every page (by display order)
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
@@ -55,15 +55,16 @@ def group_colours(groups: list) -> dict:
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
 
 
-def _curve(label, colour, endpoint: pd.DataFrame, kind: str, method: str) -> Curve:
+def _curve(label, colour, endpoint: pd.DataFrame, kind: str, method: str,
+           alpha: float) -> Curve:
     time, cause = endpoint["time"].to_numpy(float), endpoint["cause"].to_numpy(int)
     if kind == "survival":
-        table = km_table(time, cause == 1)
+        table = km_table(time, cause == 1, alpha)
         value = table["survival"].to_numpy()
         start = 1.0
     else:
         estimate = cumulative_incidence if method == "aalen-johansen" else one_minus_km_incidence
-        table = estimate(time, cause).table
+        table = estimate(time, cause, alpha=alpha).table
         value = table["incidence"].to_numpy()
         start = 0.0
     t = np.concatenate(([0.0], to_months(table["time"].to_numpy())))
@@ -90,7 +91,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
              *, kind: str, title: str, ylabel: str, method: str = "1 - kaplan-meier",
              p_value: float | None = None, test_name: str = "log-rank",
              estimates: list[str] = (), bands: bool = True, horizon_months: float | None = None,
-             landmark_months: float | None = None) -> plt.Figure:
+             landmark_months: float | None = None, alpha: float = 0.05) -> plt.Figure:
     """Draw one panel of a survival or cumulative-incidence figure.
 
     Parameters
@@ -104,9 +105,11 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     method : for incidence: ``"1 - kaplan-meier"`` (the paper's) or ``"aalen-johansen"``.
     p_value, test_name : the between-group test shown in the panel.
     estimates : lines of text shown in the panel (e.g. the landmark estimates).
-    bands : draw the pointwise 95% confidence bands.
+    bands : draw the pointwise confidence bands (log-log, at level ``1 - alpha``).
     horizon_months : right end of the x axis (default: the longest follow-up).
     landmark_months : draw a dotted vertical line at the landmark.
+    alpha : one minus the confidence level of the bands; pass the ``alpha`` of the estimates
+        printed in `estimates`, so that bands and numbers agree.
 
     Returns
     -------
@@ -118,8 +121,8 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     else:
         colours = group_colours(group_order)
         parts = [(g, colours[g], endpoint[groups == g]) for g in group_order]
-    curves = [_curve(label, colour, part, kind, method) for label, colour, part in parts
-              if len(part)]
+    curves = [_curve(label, colour, part, kind, method, alpha)
+              for label, colour, part in parts if len(part)]
     horizon = horizon_months or max(float(c.time.max()) for c in curves)
     step = 12 if horizon > 36 else 6 if horizon > 12 else 3 if horizon > 4 else 1
     ticks = np.arange(0, horizon + 1e-9, step)
@@ -149,7 +152,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
                   loc="lower left" if kind == "survival" else "upper left", frameon=False)
 
     risk = fig.add_subplot(grid[1], sharex=ax)
-    days = ticks * (365.25 / 12)
+    days = months_to_days(ticks)
     widest = 1
     for row, curve in enumerate(curves):
         counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event, days)

@@ -24,3 +24,37 @@ def format_percent(x: float, decimals: int = 2) -> str:
     if x is None or math.isnan(x):
         return "not estimable"
     return f"{100 * x:.{decimals}f}%"
+
+
+def confidence_percent(alpha: float) -> str:
+    """The confidence level of intervals at significance `alpha`: ``95%`` for 0.05, ``90%``
+    for 0.1, ``97.5%`` for 0.025.
+
+    Written as lifelines writes it in its summary columns (``exp(coef) lower 95%``), so the
+    same text names a computed interval and finds it in a fitted model's summary.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    return f"{100 * (1 - alpha):g}%"
+
+
+def ci_label(alpha: float) -> str:
+    """``95% CI`` for ``alpha = 0.05``: how a label, header or sentence names an interval."""
+    return f"{confidence_percent(alpha)} CI"
+
+
+def result_alpha(frame) -> float:
+    """The ``alpha`` a result frame was computed at (its ``alpha`` column, one value).
+
+    Labels printed from a result take their confidence level from here, not from a setting
+    the printing code would have to be handed separately.
+
+    Raises
+    ------
+    ValueError
+        If the frame has no ``alpha`` value, or more than one.
+    """
+    levels = {float(a) for a in frame["alpha"] if a == a}
+    if len(levels) != 1:
+        raise ValueError(f"a result frame needs exactly one alpha, found {sorted(levels)}")
+    return levels.pop()

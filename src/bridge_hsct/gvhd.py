@@ -27,9 +27,10 @@ from .disclosure import count_text
 from .endpoints import ENDPOINTS
 from .escaping import markdown_text, one_line
 from .figures import save_figure
-from .formatting import format_p
+from .formatting import ci_label, format_p, result_alpha
 from .outcomes import (
     COMPETING_METHOD,
+    DAY_100_MONTHS,
     PAPER_METHOD,
     endpoint_summary,
     estimate_text,
@@ -41,8 +42,6 @@ from .survival import to_months
 
 AGE_THRESHOLD_YEARS = 40
 AGE_GROUP_COL = "age_group"
-#: Day-100 landmark of acute GVHD, in months (shown as "100 days").
-DAY_100_MONTHS = float(to_months(100.0))
 
 
 def lower_first(label: str) -> str:
@@ -99,8 +98,9 @@ class Panel:
 
     ``by`` is None for the whole cohort, ``"group"`` for the compared groups (the chapter's
     ``group_col``) or a subgroup column of :func:`with_subgroups`. ``landmark`` is
-    ``"day100"`` or ``"landmark"`` (the chapter's ``landmark_months``, 24 in the paper), or a
-    number of days.
+    ``"landmark"`` (the chapter's ``landmark_months``, 24 in the paper), or, where the
+    paper's figure reads the curve at a fixed time whatever the chapter's landmark,
+    ``"day100"`` (:data:`bridge_hsct.outcomes.DAY_100_MONTHS`) or a number of days.
     """
 
     key: str
@@ -121,11 +121,14 @@ class Panel:
             needed.append(self.by)
         return needed
 
-    def landmark_months(self, landmark_months: float) -> float:
-        """The panel's landmark in months."""
+    def landmark_months(self, landmark_months: float | None) -> float:
+        """The panel's landmark in months: its own fixed one, or the chapter's."""
         if self.landmark == "day100":
             return DAY_100_MONTHS
         if self.landmark == "landmark":
+            if landmark_months is None:
+                raise ValueError(f"panel {self.key} is read at the chapter's landmark: "
+                                 "pass landmark_months")
             return float(landmark_months)
         return float(to_months(float(self.landmark)))
 
@@ -163,11 +166,15 @@ class PanelResult:
 
 @dataclass
 class IncidenceFigure:
-    """All panels of a figure that could be computed, and notes on those that could not."""
+    """All panels of a figure that could be computed, and notes on those that could not.
+
+    ``alpha`` is one minus the confidence level of every estimate (and band) of the figure.
+    """
 
     panels: list
     omitted: list
     notes: list
+    alpha: float
 
     def estimates(self) -> pd.DataFrame:
         """Tidy table of every panel's landmark estimates and tests, both methods."""
@@ -201,6 +208,7 @@ def _caption(panel: Panel, summaries: dict, landmark_months: float, method: str,
     label = lower_first(ENDPOINTS[panel.endpoint].label)
     when = landmark_label(landmark_months)
     short, long, test_name = METHOD_DESCRIPTIONS[method]
+    ci = ci_label(result_alpha(summaries[method]))
     other = COMPETING_METHOD if method == PAPER_METHOD else PAPER_METHOD
     drawn, alternative = summaries[method], summaries[other]
     other_short, _, other_test = METHOD_DESCRIPTIONS[other]
@@ -221,13 +229,14 @@ def _caption(panel: Panel, summaries: dict, landmark_months: float, method: str,
         alt = (f"Cumulative incidence curves of {label} {panel.subject} ({groups}) over "
                "months since transplant, with the numbers at risk below.")
     caption = (f"**{panel.letter}** Cumulative incidence of {label}, {panel.subject}, by "
-               f"{long.format(competing=competing)}; shaded: pointwise 95% CI; ticks: "
+               f"{long.format(competing=competing)}; shaded: pointwise {ci}; ticks: "
                f"censored patients; dotted line: the landmark ({when}). " + numbers)
     return caption, alt
 
 
 def incidence_panels(data: pd.DataFrame, panels: list[Panel], group_col: str, groups: list,
-                     landmark_months: float, alpha: float, output_dir: str | Path | None,
+                     landmark_months: float | None, alpha: float,
+                     output_dir: str | Path | None,
                      ylabel: str = "Cumulative incidence", figure_label: str = "Fig. 4",
                      draw_method: str = PAPER_METHOD,
                      competing: str = "relapse or death before the event") -> IncidenceFigure:
@@ -284,7 +293,7 @@ def incidence_panels(data: pd.DataFrame, panels: list[Panel], group_col: str, gr
             paths = save_figure(fig, output_dir, panel.key)
             plt.close(fig)
         results.append(PanelResult(panel, summaries, paths, caption, alt))
-    return IncidenceFigure(results, omitted, notes)
+    return IncidenceFigure(results, omitted, notes, alpha)
 
 
 def figure4(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
@@ -336,7 +345,8 @@ def estimates_display(figure: IncidenceFigure, whole_rows: bool = False) -> pd.D
 
     One bold header row per panel, then one row per group (or the whole cohort), with n,
     events, the 1 − Kaplan–Meier and Aalen–Johansen estimates and their tests' P values.
-    With `whole_rows`, panels by group also show the whole cohort first.
+    With `whole_rows`, panels by group also show the whole cohort first. The headers name
+    the figure's confidence level.
     """
     rows = []
     for result in figure.panels:
@@ -359,9 +369,10 @@ def estimates_display(figure: IncidenceFigure, whole_rows: bool = False) -> pd.D
                 estimate_text(aj),
                 format_p(aj["p_value"]) if by_group and aj["group"] != "whole" else "", 1,
             ])
+    ci = ci_label(figure.alpha)
     return pd.DataFrame(rows, columns=[
-        "Panel", "n", "Events", "1 − KM, % (95% CI)", "Log-rank P",
-        "Aalen–Johansen, % (95% CI)", "Gray P", "indent"])
+        "Panel", "n", "Events", f"1 − KM, % ({ci})", "Log-rank P",
+        f"Aalen–Johansen, % ({ci})", "Gray P", "indent"])
 
 
 def describe_figure4(figure: IncidenceFigure) -> str:

@@ -61,7 +61,7 @@ from .disclosure import count_text, is_small, min_cell_count  # noqa: E402
 from .endpoints import ENDPOINTS, as_censored, derive  # noqa: E402
 from .escaping import markdown_code, markdown_text, plot_text  # noqa: E402
 from .figures import group_colours  # noqa: E402
-from .formatting import format_p  # noqa: E402
+from .formatting import ci_label, format_p, result_alpha  # noqa: E402
 from .schema import BY_NAME  # noqa: E402
 from .survival import cox_univariate, months_to_days, to_months  # noqa: E402
 from .table1 import TABLE1_ROWS  # noqa: E402
@@ -665,22 +665,25 @@ def iptw_outcomes(data: pd.DataFrame, weighting: Weighting, endpoints=IPTW_ENDPO
         ``results``: endpoint → OutcomeResult; ``landmarks``: tidy landmark estimates
         (endpoint, analysis, group, n, weighted_n, events, weighted_events, quantity,
         estimate); ``hazard_ratios``: tidy hazard ratios (endpoint, analysis, hr, lower,
-        upper, p_value, se_log_hr, n, events, reason).
+        upper, alpha, p_value, se_log_hr, n, events, reason); ``alpha``: one minus the
+        confidence level of the intervals.
     """
     results = {name: analyse_endpoint(data, weighting, name, landmark_months, alpha)
                for name in endpoints}
     landmarks = [r.landmarks for r in results.values() if r.landmarks is not None]
     hazard_ratios = [{"endpoint": name, **{k: getattr(h, k) for k in (
-        "analysis", "hr", "lower", "upper", "p_value", "se_log_hr", "n", "events")},
+        "analysis", "hr", "lower", "upper")}, "alpha": alpha, **{k: getattr(h, k) for k in (
+        "p_value", "se_log_hr", "n", "events")},
         "reason": h.reason or ""} for name, r in results.items() for h in r.hazard_ratios]
     return {"results": results,
             "landmarks": pd.concat(landmarks, ignore_index=True) if landmarks
             else pd.DataFrame(),
-            "hazard_ratios": pd.DataFrame(hazard_ratios)}
+            "hazard_ratios": pd.DataFrame(hazard_ratios), "alpha": alpha}
 
 
 def hazard_ratio_display(outcomes: dict, groups: list) -> pd.DataFrame:
-    """Readable table of the hazard ratios, one line per endpoint and analysis."""
+    """Readable table of the hazard ratios, one line per endpoint and analysis (the header
+    names the outcomes' confidence level)."""
     rows = []
     for name, result in outcomes["results"].items():
         label = ENDPOINTS[name].label
@@ -694,7 +697,8 @@ def hazard_ratio_display(outcomes: dict, groups: list) -> pd.DataFrame:
             rows.append([h.analysis, h.n, h.events, f"{groups[1]} vs {groups[0]}", hr,
                          format_p(h.p_value), 1])
     return pd.DataFrame(rows, columns=["Analysis", "n", "Events", "Comparison",
-                                       "HR (95% CI)", "P value", "indent"])
+                                       f"HR ({ci_label(outcomes['alpha'])})", "P value",
+                                       "indent"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -930,7 +934,8 @@ def weighting_sensitivity(data: pd.DataFrame, group_col: str, groups: list,
     Returns
     -------
     pandas.DataFrame
-        One row per (penalty, truncation, endpoint): hr, lower, upper, p_value (robust), the
+        One row per (penalty, truncation, endpoint): hr, lower, upper, alpha (one minus
+        the confidence level of the interval), p_value (robust), the
         effective sample sizes, the largest absolute SMD of the model's terms after weighting,
         and ``reason`` when the weights could not be formed (e.g. propensities of exactly 0
         or 1 without a penalty: the groups are separated).
@@ -938,7 +943,8 @@ def weighting_sensitivity(data: pd.DataFrame, group_col: str, groups: list,
     rows = []
     for penalty in penalties:
         for trim in trims:
-            base = {"penalty": penalty, "trim_lower": trim[0], "trim_upper": trim[1]}
+            base = {"penalty": penalty, "trim_lower": trim[0], "trim_upper": trim[1],
+                    "alpha": alpha}
             try:
                 weighting = iptw(data, group_col, groups, confounders, penalty, trim)
             except (ValueError, np.linalg.LinAlgError) as error:
@@ -960,13 +966,14 @@ def weighting_sensitivity(data: pd.DataFrame, group_col: str, groups: list,
                              "upper": hr.upper, "p_value": hr.p_value, **extra,
                              "reason": hr.reason or ""})
     columns = ["penalty", "trim_lower", "trim_upper", "endpoint", "hr", "lower", "upper",
-               "p_value", "effective_n_reference", "effective_n_treated",
+               "alpha", "p_value", "effective_n_reference", "effective_n_treated",
                "max_abs_smd_after", "reason"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
 def sensitivity_display(sensitivity: pd.DataFrame) -> pd.DataFrame:
-    """Readable sensitivity table: one header per endpoint, one line per choice."""
+    """Readable sensitivity table: one header per endpoint, one line per choice (the header
+    names the level of the table's ``alpha``)."""
     rows = []
     for name, part in sensitivity.groupby("endpoint", sort=False):
         rows.append([ENDPOINTS[name].label, "", "", "", "", 0])
@@ -981,7 +988,8 @@ def sensitivity_display(sensitivity: pd.DataFrame) -> pd.DataFrame:
                          format_p(r["p_value"]),
                          f"{r['effective_n_reference']:.1f} / {r['effective_n_treated']:.1f}",
                          f"{r['max_abs_smd_after']:.2f}", 1])
-    return pd.DataFrame(rows, columns=["Weighting", "HR (95% CI), robust", "P value",
+    ci = ci_label(result_alpha(sensitivity)) if len(sensitivity) else "CI"
+    return pd.DataFrame(rows, columns=["Weighting", f"HR ({ci}), robust", "P value",
                                        "Effective n (reference / other)",
                                        "Largest |SMD| of model terms", "indent"])
 

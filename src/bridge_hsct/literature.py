@@ -12,6 +12,11 @@ estimate of this cohort, for the whole cohort and by group, with
 :func:`bridge_hsct.outcomes.endpoint_summary` (Kaplan–Meier from the transplant, log-log
 interval). :func:`forest_plot` draws both side by side.
 
+Intervals the book computes (this cohort's, and the approximate one it derives from a printed
+± value) are at the chapter's confidence level, ``1 - alpha``; an interval a source publishes
+is that source's 95% confidence interval, shown as published whatever ``alpha`` is
+(:data:`PUBLISHED_ALPHA`).
+
 The comparison is loose by construction (different time origins, populations and selection;
 intervals missing for some figures); :data:`ORIGIN_WORDS` and the page say so.
 """
@@ -32,6 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from .figures import WHOLE_COLOUR, group_colours, save_figure  # noqa: E402
+from .formatting import ci_label, confidence_percent  # noqa: E402
 from .outcomes import endpoint_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +72,10 @@ CI_COMPUTED = "confidence interval computed from the data"
 CI_PUBLISHED = "confidence interval as published"
 CI_FROM_SE = "approximate interval from the published ± value"
 CI_NONE = "no interval published"
+
+#: A published confidence interval is the source's own, at 95%, whatever this book's
+#: ``alpha``: only the intervals the book computes follow ``alpha``.
+PUBLISHED_ALPHA = 0.05
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,8 +176,9 @@ def cohort_estimates(data: pd.DataFrame, group_col: str, groups: list,
     pandas.DataFrame
         Rows for the whole cohort (arm ``All patients``) and each group, with the columns of
         the literature file that apply (estimates in percent, medians in months, the
-        time origin ``transplant``), plus ``source`` = :data:`COMPUTED`, ``endpoint`` and
-        ``events``. Outcomes that map to the same endpoint (PFS and RFS) are computed once,
+        time origin ``transplant``), plus ``source`` = :data:`COMPUTED`, ``endpoint``,
+        ``events`` and ``ci_level`` (``95%`` for ``alpha = 0.05``, empty without an
+        interval). Outcomes that map to the same endpoint (PFS and RFS) are computed once,
         under the name ``PFS``.
     """
     wanted = (literature.assign(endpoint=literature["outcome"].map(OUTCOME_ENDPOINTS))
@@ -195,7 +206,9 @@ def cohort_estimates(data: pd.DataFrame, group_col: str, groups: list,
                     "events": int(r["events"]), "outcome": outcome, "endpoint": endpoint,
                     "statistic": want["statistic"],
                     "timepoint_months": months if is_rate else np.nan,
-                    "estimate": value, "ci_lower": lower, "ci_upper": upper, "se": np.nan,
+                    "estimate": value, "ci_lower": lower, "ci_upper": upper,
+                    "ci_level": "" if np.isnan(lower) and np.isnan(upper)
+                    else confidence_percent(alpha), "se": np.nan,
                     "printed": printed, "time_origin": "transplant",
                 })
     return pd.DataFrame(rows)
@@ -206,12 +219,17 @@ def comparison_table(literature: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataF
 
     Columns: source, study, arm, group (the cohort's group label, ``whole``, or empty for a
     published row), n, outcome, statistic, timepoint_months, estimate, ci_lower, ci_upper,
-    se, printed, time_origin, doi, source_locator.
+    ci_level (the interval's confidence level: the book's for its own rows,
+    :data:`PUBLISHED_ALPHA`'s for a published interval), se, printed, time_origin, doi,
+    source_locator.
     """
     columns = ["source", "study", "arm", "group", "n", "outcome", "statistic",
-               "timepoint_months", "estimate", "ci_lower", "ci_upper", "se", "printed",
-               "time_origin", "doi", "source_locator"]
-    published = literature.assign(source=PUBLISHED, group="")
+               "timepoint_months", "estimate", "ci_lower", "ci_upper", "ci_level", "se",
+               "printed", "time_origin", "doi", "source_locator"]
+    published = literature.assign(
+        source=PUBLISHED, group="",
+        ci_level=np.where(literature["ci_lower"].notna(),
+                          confidence_percent(PUBLISHED_ALPHA), ""))
     computed = cohort.assign(doi="", source_locator="computed from the data")
     return pd.concat([computed[columns], published[columns]], ignore_index=True)
 
@@ -320,15 +338,19 @@ def forest_plot(rows: pd.DataFrame, groups: list, alpha: float = 0.05) -> plt.Fi
     ax.set_xticks(range(0, 101, 20))
     ax.tick_params(axis="x", labelsize=FONT_SIZE)
     ax.set_xlabel("Alive (and, for PFS/RFS, free of relapse), %", fontsize=FONT_SIZE)
-    level = f"{100 * (1 - alpha):g}%"
+    level = confidence_percent(alpha)
     handles = [
         Line2D([], [], color=WHOLE_COLOUR, marker="o", lw=1.6,
-               label=f"This cohort, computed ({level} CI)"),
+               label=f"This cohort, computed ({ci_label(alpha)})"),
         Line2D([], [], color=PUBLISHED_COLOUR, marker="D", mfc="white", lw=1.6,
                ls=(0, (4, 2)), label=f"Published, approx. {level} interval from ± value"),
         Line2D([], [], color=PUBLISHED_COLOUR, marker="D", mfc="white", lw=0,
                label="Published, no interval printed"),
     ]
+    if (rows["interval"] == CI_PUBLISHED).any():
+        handles.insert(1, Line2D([], [], color=PUBLISHED_COLOUR, marker="D", mfc="white",
+                                 lw=1.6, label=f"Published {ci_label(PUBLISHED_ALPHA)}, "
+                                               "as printed"))
     fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False,
                fontsize=FONT_SIZE - 1)
     fig.subplots_adjust(left=0.36, right=0.66, top=1 - 0.45 / height, bottom=1.15 / height,
@@ -370,11 +392,17 @@ def forest_markdown(files: dict, rows: pd.DataFrame, literature: pd.DataFrame,
     studies = join_list(list(dict.fromkeys(literature["study"])))
     alt = (f"Forest plot of survival at {months} months: this cohort's estimates, whole and "
            f"by group, beside the published figures of {studies}")
-    level = f"{100 * (1 - alpha):g}%"
+    level = confidence_percent(alpha)
+    published = ""
+    if (rows["interval"] == CI_PUBLISHED).any():
+        published = (f"a solid line is the source's published "
+                     f"{confidence_percent(PUBLISHED_ALPHA)} confidence interval, as printed "
+                     "whatever the book's level; ")
     caption = (f"**Survival at {months} months, this cohort beside published cohorts.** "
                f"Circles: this cohort, computed by the book from the data (Kaplan–Meier, "
                f"counted from the transplant, {level} log-log confidence interval). Open "
-               f"diamonds: figures as published by {studies}, not recomputed; a dashed line "
+               f"diamonds: figures as published by {studies}, not recomputed; {published}"
+               f"a dashed line "
                f"is an approximate {level} interval the book derived from a printed ± value "
                "(taken to be a standard error), and a diamond without a line had no interval "
                "printed. The right-hand column gives each estimate and the time origin it "
@@ -416,6 +444,20 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
                          _interval_text(r), ORIGIN_WORDS[r["time_origin"]], r["source"], 1])
     return pd.DataFrame(rows, columns=["Cohort", "n", "Outcome", "Estimate", "Interval",
                                        "Counted", "Source", "indent"])
+
+
+def comparison_notes(table: pd.DataFrame) -> list[str]:
+    """The notes under :func:`comparison_display`: what each kind of interval is, with the
+    level of each (the book's for its own rows, the published one for a source's)."""
+    mine = table.loc[(table["source"] == COMPUTED) & (table["ci_level"] != ""), "ci_level"]
+    level = f"{mine.iloc[0]} " if len(mine) else ""
+    notes = [f"Intervals of this cohort: {level}log-log confidence intervals (Kaplan–Meier "
+             "from the transplant; NR, limit not reached)."]
+    theirs = table.loc[(table["source"] == PUBLISHED) & (table["ci_level"] != ""), "ci_level"]
+    published = (f"a published {theirs.iloc[0]} confidence interval, as printed whatever the "
+                 "book's level, or " if len(theirs) else "")
+    notes.append(f"Intervals of published cohorts: {published}the ± value the source printed.")
+    return notes
 
 
 def placement_text(rows: pd.DataFrame) -> str:

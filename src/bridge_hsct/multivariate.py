@@ -44,7 +44,7 @@ from scipy import optimize, stats
 from .breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective
 from .disclosure import count_text
 from .endpoints import ENDPOINTS, as_censored, derive
-from .formatting import format_p
+from .formatting import ci_label, confidence_percent, format_p
 
 COX = "cox"
 FIRTH = "firth"
@@ -225,7 +225,7 @@ def cox_fit(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
                       "not estimable (monotone likelihood or non-convergence); lifelines: "
                       + problems[0].splitlines()[0].split(". ")[0].rstrip(".") + ".")
     s = fitter.summary
-    level = f"{100 * (1 - alpha):g}%"
+    level = confidence_percent(alpha)  # lifelines' name of the interval's columns
     table = _empty_table(covariates)
     table["coef"] = s.loc[covariates, "coef"].to_numpy()
     table["se"] = s.loc[covariates, "se(coef)"].to_numpy()
@@ -442,12 +442,13 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
     -------
     dict
         ``numbers``: tidy rows (outcome, model, model_label, covariate, label, coef, se, hr,
-        lower, upper, p_value, n, events, parameters, events_per_variable, reason);
+        lower, upper, p_value, n, events, parameters, events_per_variable, reason, alpha);
         ``display``: the readable table (Cox and Firth side by side, events per variable in
         the outcome's header); ``stepwise``: outcome → :class:`StepwiseResult`;
         ``stepwise_numbers``: tidy screen (univariate HR, CI, P, decision, final HR, CI, P);
         ``stepwise_display``: the screen and elimination as a readable table;
-        ``fits``: outcome → {model: :class:`CoxFit`}; ``notes``: what was left out and why.
+        ``fits``: outcome → {model: :class:`CoxFit`}; ``notes``: what was left out and why;
+        ``alpha``: one minus the confidence level of every interval (the headers say it).
     """
     models = TABLE2_MODELS if models is None else models
     numbers, display, step_rows, step_numbers, notes = [], [], [], [], []
@@ -480,7 +481,7 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                                 "n": fit.n, "events": fit.events,
                                 "parameters": fit.parameters,
                                 "events_per_variable": fit.events_per_variable,
-                                "reason": fit.reason or ""})
+                                "reason": fit.reason or "", "alpha": alpha})
         cox, firth = fits[outcome][COX], fits[outcome][FIRTH]
         display.append([f"{endpoint.label}: {count_text(cox.events)} events in "
                         f"{count_text(cox.n)} patients, "
@@ -494,7 +495,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                 notes.append(f"{endpoint.label}, {name} model: {reason}.")
         if firth.details.get("interval") == "Wald":
             notes.append(f"{endpoint.label}, Firth model: with more than "
-                         f"{PROFILE_MAX_EVENTS:,} events its 95% CI and P are Wald, not "
+                         f"{PROFILE_MAX_EVENTS:,} events its {ci_label(alpha)} and P are "
+                         "Wald, not "
                          "profile likelihood (they agree at that size).")
         result = stepwise[outcome]
         uni = result.univariate.set_index("covariate")
@@ -514,15 +516,26 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                 "final_hr": kept["hr"] if kept is not None else math.nan,
                 "final_lower": kept["lower"] if kept is not None else math.nan,
                 "final_upper": kept["upper"] if kept is not None else math.nan,
-                "final_p": kept["p_value"] if kept is not None else math.nan})
+                "final_p": kept["p_value"] if kept is not None else math.nan,
+                "alpha": alpha})
             step_rows.append([COVARIATES[name].label, _hr_text(u), format_p(u["p_value"]),
                               decision, _hr_text(kept) + ", P " + format_p(kept["p_value"])
                               if kept is not None else "", 1])
-    columns = ["Outcome and factor", "Cox HR (95% CI)", "Cox P",
-               "Firth HR (95% CI)", "Firth P", "indent"]
-    step_columns = ["Outcome and factor", "Univariate HR (95% CI)", "Univariate P",
-                    "Decision", "Final model HR (95% CI), P", "indent"]
+    ci = ci_label(alpha)
+    columns = ["Outcome and factor", f"Cox HR ({ci})", "Cox P",
+               f"Firth HR ({ci})", "Firth P", "indent"]
+    step_columns = ["Outcome and factor", f"Univariate HR ({ci})", "Univariate P",
+                    "Decision", f"Final model HR ({ci}), P", "indent"]
     return {"numbers": pd.DataFrame(numbers), "display": pd.DataFrame(display, columns=columns),
             "stepwise": stepwise, "stepwise_numbers": pd.DataFrame(step_numbers),
             "stepwise_display": pd.DataFrame(step_rows, columns=step_columns),
-            "fits": fits, "notes": notes}
+            "fits": fits, "notes": notes, "alpha": alpha}
+
+
+def methods_note(table2: dict) -> str:
+    """How the Cox and Firth columns of Table 2 are estimated, at the table's level."""
+    ci = ci_label(table2["alpha"])
+    return ("Cox: maximum partial likelihood (Efron ties), Wald "
+            f"{ci} and P, as in the paper. Firth: Firth-penalised partial likelihood (Breslow "
+            f"ties), profile penalised-likelihood {ci} and penalised likelihood-ratio P (Wald "
+            f"for an outcome with more than {PROFILE_MAX_EVENTS:,} events).")

@@ -31,14 +31,16 @@ from . import group_tests
 from .disclosure import count_text, is_small
 from .endpoints import ENDPOINTS
 from .escaping import markdown_text
-from .formatting import format_number, format_p, format_percent
-from .outcomes import COMPETING_METHOD, PAPER_METHOD, endpoint_summary, landmark_label
+from .formatting import ci_label, format_number, format_p, format_percent
+from .outcomes import (
+    COMPETING_METHOD,
+    DAY_100_MONTHS,
+    PAPER_METHOD,
+    endpoint_summary,
+    landmark_label,
+)
 from .schema import BY_NAME
-from .survival import to_months
 from .table1 import TABLE1_ROWS, baseline_table
-
-#: Acute GVHD is read at day 100 after the transplant, as in the paper.
-DAY_100_MONTHS = float(to_months(100.0))
 
 #: How each endpoint is named inside a sentence, and what one event of it is called
 #: (singular, plural).
@@ -142,16 +144,11 @@ def test_words(test: str) -> str:
     return test.replace(" (two-sided)", "")
 
 
-def confidence_label(alpha: float) -> str:
-    """``95% CI`` for ``alpha = 0.05``."""
-    return f"{100 * (1 - alpha):g}% CI"
-
-
 def settings_text(landmark_months: float, alpha: float) -> str:
     """The reading rules of the page, from the chapter parameters (one sentence)."""
     return (f"Survival and incidence estimates are read at {landmark_label(landmark_months)} "
             f"after the transplant (acute GVHD at {landmark_label(DAY_100_MONTHS)}), with "
-            f"{confidence_label(alpha)}s; a difference between groups is called statistically "
+            f"{ci_label(alpha)}s; a difference between groups is called statistically "
             f"significant when its P value is below {alpha:g}. The tests are those of the "
             "chapters: log-rank for survival and incidence curves, Fisher's exact test (two "
             "groups) or the chi-square test (more groups) for counts, and the Mann–Whitney U "
@@ -188,9 +185,11 @@ class Recorder:
         """A proportion printed as a percentage with two decimals (``76.54%``)."""
         return self.add(quantity, group, proportion, format_percent(proportion), "proportion")
 
-    def bound(self, quantity: str, group, proportion: float) -> str:
-        """A confidence bound of a proportion, in percent without the sign (``58.29``)."""
-        return self.add(quantity, group, proportion, f"{100 * proportion:.2f}", "proportion")
+    def bound(self, quantity: str, group, proportion: float, alpha: float) -> str:
+        """A confidence bound of a proportion, in percent without the sign (``58.29``); its
+        unit names the level (``proportion, 95% CI bound``)."""
+        return self.add(quantity, group, proportion, f"{100 * proportion:.2f}",
+                        f"proportion, {ci_label(alpha)} bound")
 
     def p(self, quantity: str, p_value: float) -> str:
         """A P value (``0.862``, ``< 0.001``)."""
@@ -309,9 +308,10 @@ def _rounded(proportion: float) -> float:
     return round(100 * proportion, 2)
 
 
-def estimate_phrase(rec: Recorder, name: str, row, alpha: float) -> str:
+def estimate_phrase(rec: Recorder, name: str, row) -> str:
     """``78.39% (95% CI 59.77–89.13%)``, ``0.00% (no case observed)``, ``0.00% (none by
-    24 months)`` (events only after the landmark) or ``not estimable``."""
+    24 months)`` (events only after the landmark) or ``not estimable``; the level and the
+    landmark are those the row of :func:`endpoint_summary` was computed at."""
     group = row["group"]
     if np.isnan(row["estimate"]):
         return rec.add(f"{name}.estimate", group, np.nan, "not estimable", "proportion")
@@ -322,13 +322,13 @@ def estimate_phrase(rec: Recorder, name: str, row, alpha: float) -> str:
         return shown
     if row["lower"] == row["upper"] == row["estimate"]:  # no event yet at the landmark
         return f"{shown} (none by {landmark_label(row['landmark_months'])})"
-    lower = rec.bound(f"{name}.lower", group, row["lower"])
-    upper = rec.bound(f"{name}.upper", group, row["upper"])
-    return f"{shown} ({confidence_label(alpha)} {lower}–{upper}%)"
+    lower = rec.bound(f"{name}.lower", group, row["lower"], row["alpha"])
+    upper = rec.bound(f"{name}.upper", group, row["upper"], row["alpha"])
+    return f"{shown} ({ci_label(row['alpha'])} {lower}–{upper}%)"
 
 
-def median_phrase(rec: Recorder, name: str, row, alpha: float) -> str:
-    """``59.04 months (95% CI 39.03 to 72.67)`` or ``not reached``."""
+def median_phrase(rec: Recorder, name: str, row) -> str:
+    """``59.04 months (95% CI 39.03 to 72.67)`` or ``not reached`` (at the row's level)."""
     group = row["group"]
     if np.isnan(row["median_months"]):
         return rec.add(f"{name}.median", group, np.nan, "not reached", "months")
@@ -337,9 +337,10 @@ def median_phrase(rec: Recorder, name: str, row, alpha: float) -> str:
     bounds = []
     for side in ("lower", "upper"):
         value = row[f"median_{side}"]
-        bounds.append(rec.number(f"{name}.median_{side}", group, value, "months",
+        bounds.append(rec.number(f"{name}.median_{side}", group, value,
+                                 f"months, {ci_label(row['alpha'])} bound",
                                  "not reached" if np.isnan(value) else f"{value:.2f}"))
-    return f"{median} months ({confidence_label(alpha)} {bounds[0]} to {bounds[1]})"
+    return f"{median} months ({ci_label(row['alpha'])} {bounds[0]} to {bounds[1]})"
 
 
 def direction_sentence(rec: Recorder, name: str, groups: pd.DataFrame) -> str:
@@ -431,12 +432,12 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     noun = one if events == 1 else many
     measure = what if kind == "survival" else f"the cumulative incidence of {what}"
     text = (f"Among all {n} patients ({counted} {noun} over the whole follow-up), "
-            f"{measure} at {when} was {estimate_phrase(rec, name, whole, alpha)}.")
+            f"{measure} at {when} was {estimate_phrase(rec, name, whole)}.")
     if kind == "survival":
-        median = median_phrase(rec, name, whole, alpha)
+        median = median_phrase(rec, name, whole)
         text += (" The median was not reached: the curve stays above 50%." if median ==
                  "not reached" else f" The median was {median}.")
-    parts = [f"{estimate_phrase(rec, name, row, alpha)} in {group_phrase(row['group'])}"
+    parts = [f"{estimate_phrase(rec, name, row)} in {group_phrase(row['group'])}"
              for _, row in by_group.iterrows()]
     text += f" By group, it was {join_words(parts)}."
     direction = direction_sentence(rec, name, by_group)
@@ -697,7 +698,7 @@ def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_month
     whole, first = competing.iloc[0], competing.iloc[1]
     if whole["events"] > 0:
         aj = Recorder("nrm")
-        estimate = estimate_phrase(aj, "nrm_aalen_johansen", whole, alpha)
+        estimate = estimate_phrase(aj, "nrm_aalen_johansen", whole)
         rec.rows += aj.rows
         test = ("no Gray's test could be computed" if np.isnan(first["p_value"]) else
                 f"Gray's test between the groups gives P = "

@@ -14,7 +14,7 @@ import pandas as pd
 from .competing import cumulative_incidence, gray_test, one_minus_km_incidence
 from .endpoints import ENDPOINTS, as_censored, derive
 from .figures import km_panel
-from .formatting import format_p, format_percent
+from .formatting import ci_label, format_p, format_percent
 from .survival import (
     Estimate,
     km_at,
@@ -26,6 +26,10 @@ from .survival import (
 
 PAPER_METHOD = "1 - kaplan-meier"
 COMPETING_METHOD = "aalen-johansen"
+
+#: Acute GVHD is read at day 100 after the transplant, whatever the chapter's landmark: the
+#: paper's fixed landmark of Figure 4 A, B, D, E, G–I and of its Results (shown "100 days").
+DAY_100_MONTHS = float(to_months(100.0))
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,10 @@ def endpoint_summary(data: pd.DataFrame, name: str, group_col: str, groups: list
     -------
     pandas.DataFrame
         One row for the whole cohort and one per group: endpoint, group, n, events,
-        estimate, lower, upper (proportions), median_months with its CI (survival only),
-        and the test, chi2, df and p_value (on the group rows).
+        landmark_months and alpha (what the row was computed at: every label printed from
+        it takes its landmark and confidence level from these), estimate, lower, upper
+        (proportions), median_months with its CI (survival only), and the test, chi2, df
+        and p_value (on the group rows).
     """
     endpoint = derive(data, name)
     kind = ENDPOINTS[name].kind
@@ -105,7 +111,7 @@ def endpoint_summary(data: pd.DataFrame, name: str, group_col: str, groups: list
             "endpoint": name, "method": "kaplan-meier" if kind == "survival" else method,
             "by": column, "group": label, "n": len(part),
             "events": int((part["cause"] == 1).sum()),
-            "landmark_months": landmark_months, "estimate": est.value,
+            "landmark_months": landmark_months, "alpha": alpha, "estimate": est.value,
             "lower": est.lower, "upper": est.upper,
             "median_months": float(to_months(median.value)),
             "median_lower": float(to_months(median.lower)),
@@ -127,40 +133,46 @@ def landmark_label(months: float) -> str:
 
 
 def estimate_text(row, in_words: bool = False) -> str:
-    """``76.54% (58.29–87.50)``, in prose ``76.54% (95% CI 58.29–87.50%)``, or
-    ``not estimable``."""
+    """``76.54% (58.29–87.50)``, in prose ``76.54% (95% CI 58.29–87.50%)`` (the level of
+    the row's ``alpha``), or ``not estimable``."""
     if np.isnan(row["estimate"]):
         return "not estimable"
     if np.isnan(row["lower"]):
         return format_percent(row["estimate"])
     interval = f"{100 * row['lower']:.2f}–{100 * row['upper']:.2f}"
     if in_words:
-        return f"{format_percent(row['estimate'])} (95% CI {interval}%)"
+        return f"{format_percent(row['estimate'])} ({ci_label(row['alpha'])} {interval}%)"
     return f"{format_percent(row['estimate'])} ({interval})"
 
 
 def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylabel: str,
                   whole: bool = False, horizon_months: float | None = None,
                   bands: bool = True):
-    """The figure panel of a summary: curves, landmark estimates and the test's P value."""
+    """The figure panel of a summary: curves, landmark estimates and the test's P value.
+
+    Landmark, confidence level of the bands and of the in-panel label are the summary's
+    (its ``landmark_months`` and ``alpha`` columns).
+    """
     first = summary.iloc[0]
     name, column, method = first["endpoint"], first["by"], first["method"]
+    alpha = float(first["alpha"])
     kind = ENDPOINTS[name].kind
     endpoint = derive(data, name)
     landmark = first["landmark_months"]
     when = f"At {landmark_label(landmark)}"
     if whole:
-        lines = [f"{when}: {estimate_text(first)}"]
+        lines = [f"{when}, % ({ci_label(alpha)}): {estimate_text(first)}"]
         return km_panel(endpoint, None, None, kind=kind, title=title, ylabel=ylabel,
                         method=method, estimates=lines, horizon_months=horizon_months,
-                        landmark_months=landmark, bands=bands)
+                        landmark_months=landmark, bands=bands, alpha=alpha)
     groups = summary.iloc[1:]
     lines = [f"{g['group']}: {estimate_text(g)}" for _, g in groups.iterrows()]
     return km_panel(endpoint, data[column], list(groups["group"]), kind=kind, title=title,
                     ylabel=ylabel, method=method, p_value=groups.iloc[0]["p_value"],
                     test_name=groups.iloc[0]["test"].replace(" test", ""),
-                    estimates=[f"{when}, % (95% CI)"] + lines,
-                    horizon_months=horizon_months, landmark_months=landmark, bands=bands)
+                    estimates=[f"{when}, % ({ci_label(alpha)})"] + lines,
+                    horizon_months=horizon_months, landmark_months=landmark, bands=bands,
+                    alpha=alpha)
 
 
 def summary_display(summaries: list[pd.DataFrame]) -> pd.DataFrame:
@@ -176,7 +188,7 @@ def summary_display(summaries: list[pd.DataFrame]) -> pd.DataFrame:
                 "Group": "All patients" if r["group"] == "whole" else str(r["group"]),
                 "n": r["n"], "Events": r["events"],
                 "Landmark": landmark_label(r["landmark_months"]),
-                "Estimate, % (95% CI)": estimate_text(r),
+                f"Estimate, % ({ci_label(r['alpha'])})": estimate_text(r),
                 "Median, months": median,
                 "P value": "" if r["group"] == "whole" else format_p(r["p_value"]),
                 "Test": r["test"],

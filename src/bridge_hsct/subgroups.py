@@ -30,7 +30,7 @@ from .disclosure import count_text, is_small
 from .endpoints import ENDPOINTS, derive
 from .escaping import markdown_code, markdown_text, one_line
 from .figures import save_figure
-from .formatting import format_p
+from .formatting import ci_label, confidence_percent, format_p, result_alpha
 from .outcomes import (
     COMPETING_METHOD,
     PAPER_METHOD,
@@ -305,11 +305,14 @@ def _events(k) -> str:
 
 
 def caption(panel: Panel) -> str:
-    """What the panel shows, with its computed estimates and P value (one paragraph)."""
+    """What the panel shows, with its computed estimates and P value (one paragraph); the
+    landmark and the confidence level are those of the panel's summary."""
     endpoint = ENDPOINTS[panel.spec.endpoint].label
     rows = _groups_rows(panel)
     when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
-    how = (f"Method: {_method_words(panel)}; shaded: 95% pointwise confidence "
+    alpha = result_alpha(panel.summary)
+    how = (f"Method: {_method_words(panel)}; shaded: {confidence_percent(alpha)} pointwise "
+           "confidence "
            f"band{'' if panel.spec.by is None else 's'} (log-log); ticks: censored patients; "
            "numbers at risk under the axis.")
     if panel.spec.by is None:
@@ -321,7 +324,7 @@ def caption(panel: Panel) -> str:
                        f"{estimate_text(r)}" for _, r in rows.iterrows())
     test = rows.iloc[0]
     return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}. {how} "
-            f"At {when}, % (95% CI): {groups}. {test['test'].capitalize()}: "
+            f"At {when}, % ({ci_label(alpha)}): {groups}. {test['test'].capitalize()}: "
             f"P = {format_p(test['p_value'])}.")
 
 
@@ -418,12 +421,13 @@ def panels_table(panels: list[Panel]) -> dict:
         :func:`bridge_hsct.tables.render_table` with ``stub="Panel"``), ``notes``.
     """
     rows, notes = [], []
-    landmark = None
+    landmark, alpha = None, None
     for panel in panels:
         if not panel.drawn:
             notes.append(f"{panel.spec.label} not drawn: {panel.skipped}.")
             continue
         landmark = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
+        alpha = result_alpha(panel.summary)
         shown = _groups_rows(panel)
         name = f"{panel.spec.label} · {panel.title.split('  ', 1)[-1]}"
         if panel.spec.by is None:
@@ -436,14 +440,18 @@ def panels_table(panels: list[Panel]) -> dict:
         for _, r in shown.iterrows():
             rows.append([str(r["group"]), r["n"], r["events"], estimate_text(r),
                          _median_text(r), "", "", 1])
-    columns = ["Panel", "n", "Events", f"At {landmark or 'landmark'}, % (95% CI)",
-               "Median, months (95% CI)", "P value", "Test", "indent"]
+    ci = "CI" if alpha is None else ci_label(alpha)  # no panel drawn: no interval shown
+    median = f"Median, months ({ci})"
+    columns = ["Panel", "n", "Events", f"At {landmark or 'landmark'}, % ({ci})",
+               median, "P value", "Test", "indent"]
     display = pd.DataFrame(rows, columns=columns)
-    if display["Median, months (95% CI)"].eq("").all():
-        display = display.drop(columns="Median, months (95% CI)")
-        notes.append("Estimates with 95% log-log confidence intervals.")
+    level = "" if alpha is None else f"{confidence_percent(alpha)} "
+    if display[median].eq("").all():
+        display = display.drop(columns=median)
+        notes.append(f"Estimates with {level}log-log confidence intervals.")
     else:
-        notes.append("Estimates with 95% log-log confidence intervals; NR, limit not reached.")
+        notes.append(f"Estimates with {level}log-log confidence intervals; NR, limit not "
+                     "reached.")
     return {"numbers": panels_numbers(panels), "display": display, "notes": notes}
 
 

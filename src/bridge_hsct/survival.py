@@ -37,6 +37,8 @@ from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from lifelines.statistics import multivariate_logrank_test
 from scipy import stats
 
+from .formatting import confidence_percent
+
 DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 #: Tolerance used to decide that a survival curve sits *exactly* at 0.5 (R's default).
@@ -570,7 +572,7 @@ def cox_univariate(duration, event, covariate, alpha: float = 0.05) -> CoxResult
     if problem:
         return not_estimable(problem)
     row = fitter.summary.loc["x"]
-    level = f"{100 * (1 - alpha):g}%"
+    level = confidence_percent(alpha)  # lifelines' name of the interval's columns
     return CoxResult(
         hr=float(row["exp(coef)"]),
         lower=float(row[f"exp(coef) lower {level}"]),

@@ -258,26 +258,31 @@ def paper_p_value_display(check: pd.DataFrame) -> pd.DataFrame:
 # Supplementary Fig. 5: cumulative incidence of engraftment
 # ---------------------------------------------------------------------------------------------
 ENGRAFTMENT_HORIZON_MONTHS = 2.0
+#: Supplementary Fig. 5 reads engraftment at fixed days, whatever the chapter's landmark
+#: (`landmark_months` counts in months, when every patient has long engrafted or died):
+#: neutrophils at day 14 and platelets at day 21, near the paper's median times (later
+#: landmarks fall past the last engraftment, where nothing is estimated).
+NEUTROPHIL_LANDMARK_DAYS = 14.0
+PLATELET_LANDMARK_DAYS = 21.0
 ENGRAFTMENT_PANELS: list[Panel] = [
-    Panel("supplementary_figure5a", "A", "neutrophil_engraftment", "group", 14.0,
-          "by bridging therapy", ENGRAFTMENT_HORIZON_MONTHS),
-    Panel("supplementary_figure5b", "B", "platelet_engraftment", "group", 21.0,
-          "by bridging therapy", ENGRAFTMENT_HORIZON_MONTHS),
+    Panel("supplementary_figure5a", "A", "neutrophil_engraftment", "group",
+          NEUTROPHIL_LANDMARK_DAYS, "by bridging therapy", ENGRAFTMENT_HORIZON_MONTHS),
+    Panel("supplementary_figure5b", "B", "platelet_engraftment", "group",
+          PLATELET_LANDMARK_DAYS, "by bridging therapy", ENGRAFTMENT_HORIZON_MONTHS),
 ]
-"""Neutrophil engraftment read at day 14 and platelet engraftment at day 21 (near the
-paper's median times; later landmarks fall past the last engraftment, where nothing is
-estimated)."""
 
 
 def engraftment_figure(data: pd.DataFrame, group_col: str, groups: list, alpha: float = 0.05,
-                       output_dir=None):
+                       output_dir=None, landmark_months: float | None = None):
     """Supplementary Fig. 5: cumulative incidence of engraftment by group.
 
     Drawn with the competing-risk estimate (Aalen–Johansen, death before engraftment
     competing, Gray's test); the 1 − Kaplan–Meier estimates are computed too. See
-    :func:`bridge_hsct.gvhd.incidence_panels` for the result.
+    :func:`bridge_hsct.gvhd.incidence_panels` for the result. Each panel is read at its
+    own fixed day (:data:`ENGRAFTMENT_PANELS`); `landmark_months`, the chapter's landmark,
+    serves only a panel declared with ``landmark="landmark"`` (none of the paper's).
     """
-    return incidence_panels(data, ENGRAFTMENT_PANELS, group_col, groups, 24.0, alpha,
+    return incidence_panels(data, ENGRAFTMENT_PANELS, group_col, groups, landmark_months, alpha,
                             output_dir, ylabel="Cumulative incidence of engraftment",
                             figure_label="Supplementary Fig. 5",
                             draw_method=COMPETING_METHOD,
