@@ -34,7 +34,7 @@ template: install  ## blank cohort CSV with every column of the data dictionary
 	$(BIN)/python -m bridge_hsct template --out "$(TEMPLATE)"
 
 cohort: install  ## regenerate the synthetic reference cohort and its calibration report
-	$(BIN)/python -m bridge_hsct.synthetic
+	$(BIN)/python -m bridge_hsct.paper.synthetic
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

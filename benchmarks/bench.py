@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT / "src"))
 
-from bridge_hsct.build import DEFAULT_DATA, chapters  # noqa: E402
+from bridge_hsct.book.build import DEFAULT_DATA, chapters  # noqa: E402
 
 
 def resample(n: int, seed: int = 20250403) -> pd.DataFrame:
@@ -56,7 +56,7 @@ def run(command: list[str], **kwargs) -> tuple[float, float]:
 
 def build(data: Path, out: Path, cache: Path | None) -> tuple[float, float]:
     env = dict(os.environ)
-    code = ("import sys; from bridge_hsct.build import build, Parameters; "
+    code = ("import sys; from bridge_hsct.book.build import build, Parameters; "
             f"build({str(out)!r}, Parameters(data_path={str(data)!r}), "
             f"cache={str(cache) if cache else None!r})")
     return run([PYTHON, "-c", code], env=env)
@@ -64,7 +64,7 @@ def build(data: Path, out: Path, cache: Path | None) -> tuple[float, float]:
 
 def jupyter_book_force(work: Path) -> float:
     """The same chapters built by Jupyter Book executing them itself (its own cache off)."""
-    from bridge_hsct.build import _stage_sources
+    from bridge_hsct.book.build import _stage_sources
 
     src = _stage_sources(work, str(DEFAULT_DATA))
     for name in chapters():

@@ -41,7 +41,7 @@ def write_csv(tmp_path):
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
     """The book built once per test session from the default (synthetic) cohort."""
-    from bridge_hsct.build import Parameters, build
+    from bridge_hsct.book.build import Parameters, build
 
     out = tmp_path_factory.mktemp("book") / "site"
     build(out, Parameters(), log=lambda *a, **k: None, cache=None)
@@ -62,7 +62,7 @@ SECRET_NAME = "Secret-Surname-"
 def hostile_site(tmp_path_factory):
     """The book built at ``min_cell_count = 5`` from the synthetic cohort with hostile group
     labels and an extra column of patient names (which must never reach the site)."""
-    from bridge_hsct.build import DEFAULT_DATA, Parameters, build
+    from bridge_hsct.book.build import DEFAULT_DATA, Parameters, build
 
     folder = tmp_path_factory.mktemp("hostile")
     cohort = pd.read_csv(DEFAULT_DATA, dtype=str)

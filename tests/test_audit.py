@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from bridge_hsct.audit import (
+from bridge_hsct.cohort.validate import validate_cohort
+from bridge_hsct.paper.audit import (
     CONTRADICTED,
     DIFFERS,
     NOT_COMPUTABLE,
@@ -15,7 +16,6 @@ from bridge_hsct.audit import (
     audit_table,
     printing_precision,
 )
-from bridge_hsct.validate import validate_cohort
 from conftest import small_cohort
 
 

@@ -22,8 +22,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from bridge_hsct import cli
-from bridge_hsct import validate as validate_module
+from bridge_hsct.book import cli
+from bridge_hsct.cohort import validate as validate_module
 from conftest import small_cohort
 from test_input_formats import dated_cohort
 
@@ -209,7 +209,7 @@ class Case:
 
     ``fragments`` must all appear in the output (stderr when refused, stdout and stderr when
     accepted); ``{name}`` stands for the input file's name. ``patch`` sets attributes of
-    :mod:`bridge_hsct.validate` (the size and time caps) for the case.
+    :mod:`bridge_hsct.cohort.validate` (the size and time caps) for the case.
     """
 
     kind: str

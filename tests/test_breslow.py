@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 from lifelines import CoxPHFitter
 
-from bridge_hsct.breslow import RiskSets, maximise, penalised_objective, robust_variance
+from bridge_hsct.stats.breslow import RiskSets, maximise, penalised_objective, robust_variance
 
 RNG = np.random.default_rng(7)
 N = 60

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from bridge_hsct.build import DEFAULT_DATA, BuildError, Parameters, build
-from bridge_hsct.cli import main
-from bridge_hsct.validate import CohortError
+from bridge_hsct.book.build import DEFAULT_DATA, BuildError, Parameters, build
+from bridge_hsct.book.cli import main
+from bridge_hsct.cohort.validate import CohortError
 from conftest import page_text
 
 # Table 1 of the paper, counts (whole, blinatumomab, CAR-T) for binary rows
@@ -98,7 +98,7 @@ def test_failing_notebook_is_named_and_old_site_kept(site, monkeypatch):
         raise ValueError("broken on purpose")
 
     # chapters run in processes forked from this one: they inherit the broken function
-    monkeypatch.setattr("bridge_hsct.table1.describe_cohort", broken)
+    monkeypatch.setattr("bridge_hsct.paper.table1.describe_cohort", broken)
     before = (site / "baseline.html").stat().st_mtime_ns
     with pytest.raises(BuildError, match=r"notebooks/baseline\.md failed in cell \d+ "
                                          r"\(ValueError: broken on purpose"):

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from bridge_hsct.synthetic.page import (
+from bridge_hsct.paper.synthetic.page import (
     calibration_summary,
     calibration_text,
     load_report,

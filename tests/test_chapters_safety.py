@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bridge_hsct import build as book_build
-from bridge_hsct.build import DEFAULT_DATA, Parameters
-from bridge_hsct.chapter import open_chapter
-from bridge_hsct.gvhd import FIGURE4_PANELS, figure4
-from bridge_hsct.multivariate import multivariate_table
-from bridge_hsct.table3 import (
+from bridge_hsct import paths
+from bridge_hsct.book import build as book_build
+from bridge_hsct.book.build import DEFAULT_DATA, Parameters
+from bridge_hsct.book.chapter import open_chapter
+from bridge_hsct.paper.gvhd import FIGURE4_PANELS, figure4
+from bridge_hsct.paper.multivariate import multivariate_table
+from bridge_hsct.paper.table3 import (
     crs_icans_table,
     engraftment_figure,
     paper_p_value_check,
@@ -103,6 +104,7 @@ def reduced_site(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setattr(book_build, "chapters", lambda: list(CHAPTERS))
+        patch.setattr(paths, "chapters", lambda: list(CHAPTERS))  # the Results links
         patch.setattr(book_build, "_existing_toc", lambda src: toc)
         out = book_build.build(folder / "site", Parameters(data_path=str(path)),
                                log=lambda *a, **k: None, cache=None)

@@ -3,7 +3,7 @@
 On the default cohort (the session's book build, ``built_site``): every panel of Figures 1–3
 and Supplementary Fig. 6 is on its page with a stable anchor and PNG/SVG downloads, and the
 downloaded CSV files hold exactly what the package computes (the landmark estimates and P
-values equal :func:`bridge_hsct.outcomes.endpoint_summary`). On a cohort without some
+values equal :func:`bridge_hsct.paper.outcomes.endpoint_summary`). On a cohort without some
 optional columns (a build of three chapters only): the pages still build with no Sphinx
 warning and say which panels were left out and why. The subgroup logic itself is tested on
 small frames, without a build.
@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bridge_hsct import build as book_build
-from bridge_hsct.build import DEFAULT_DATA, Parameters
-from bridge_hsct.chapter import Chapter, open_chapter
-from bridge_hsct.cox_table import univariate_cox_table
-from bridge_hsct.formatting import format_p
-from bridge_hsct.iptw import balance_table, iptw, iptw_outcomes
-from bridge_hsct.outcomes import COMPETING_METHOD, endpoint_summary, estimate_text
-from bridge_hsct.subgroups import (
+from bridge_hsct import paths
+from bridge_hsct.book import build as book_build
+from bridge_hsct.book.build import DEFAULT_DATA, Parameters
+from bridge_hsct.book.chapter import Chapter, open_chapter
+from bridge_hsct.paper.cox_table import univariate_cox_table
+from bridge_hsct.paper.iptw import balance_table, iptw, iptw_outcomes
+from bridge_hsct.paper.outcomes import COMPETING_METHOD, endpoint_summary, estimate_text
+from bridge_hsct.paper.subgroups import (
     FIGURE1,
     FIGURE2,
     FIGURE3,
@@ -39,6 +39,7 @@ from bridge_hsct.subgroups import (
     panels_table,
     subgroup_levels,
 )
+from bridge_hsct.render.formatting import format_p
 from conftest import as_written, download, page_text, small_cohort
 
 LANDMARK = 24.0
@@ -181,6 +182,7 @@ def reduced_site(tmp_path_factory):
         # between the build's threads (a kernel can start in the wrong folder)
         patch.setattr(book_build.os, "cpu_count", lambda: 1)
         patch.setattr(book_build, "chapters", lambda: list(CHAPTERS))
+        patch.setattr(paths, "chapters", lambda: list(CHAPTERS))  # the Results links
         patch.setattr(book_build, "_existing_toc", lambda src: toc)
         return book_build.build(folder / "site", Parameters(data_path=str(path)),
                                 log=lambda *a, **k: None, cache=None)

@@ -7,7 +7,7 @@ import jsonschema
 import yaml
 
 from bridge_hsct import __version__
-from bridge_hsct.provenance import citation_text, git_revision
+from bridge_hsct.book.provenance import citation_text, git_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 # the CFF 1.2.0 JSON schema, as published by the citation-file-format project

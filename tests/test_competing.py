@@ -1,4 +1,4 @@
-"""Tests for bridge_hsct.competing: hand arithmetic, published R output and lifelines.
+"""Tests for bridge_hsct.stats.competing: hand arithmetic, published R output and lifelines.
 
 Published reference (hard-coded below): the CAMIS project (PSIAIMS/CAMIS, page
 ``R/survival_cif`` - "Estimating Cumulative Incidence Functions Using R", rendered with
@@ -31,14 +31,14 @@ import numpy as np
 import pytest
 from lifelines import AalenJohansenFitter
 
-from bridge_hsct.competing import (
+from bridge_hsct.stats.competing import (
     CIF_COLUMNS,
     CumulativeIncidence,
     cumulative_incidence,
     gray_test,
     one_minus_km_incidence,
 )
-from bridge_hsct.survival import Estimate, km_table
+from bridge_hsct.stats.survival import Estimate, km_table
 
 # CAMIS data/bmt.txt, as "group days status" triples.
 BMT_ROWS = """

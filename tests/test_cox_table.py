@@ -1,4 +1,4 @@
-"""Tests for bridge_hsct.cox_table: the univariate Cox screen of the Table 1 covariates.
+"""Tests for bridge_hsct.paper.cox_table: the univariate Cox screen of the Table 1 covariates.
 
 Independent reference: statsmodels' ``PHReg`` (its own Newton-Raphson on the Efron partial
 likelihood, no shared code with lifelines, which the package uses). Hazard ratios, Wald
@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from bridge_hsct.cox_table import (
+from bridge_hsct.paper.cox_table import (
     COLUMNS,
     NO_EVENT_IN_A_LEVEL,
     SCREENING_P,
@@ -25,7 +25,7 @@ from bridge_hsct.cox_table import (
     table1_covariates,
     univariate_cox_table,
 )
-from bridge_hsct.survival import cox_univariate
+from bridge_hsct.stats.survival import cox_univariate
 
 GROUPS = ["Alpha", "Beta"]
 

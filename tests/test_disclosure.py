@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bridge_hsct import disclosure
-from bridge_hsct.build import DEFAULT_DATA
-from bridge_hsct.descriptive import n_percent
-from bridge_hsct.endpoints import derive
-from bridge_hsct.figures import km_panel
+from bridge_hsct.cohort.endpoints import derive
+from bridge_hsct.paths import DEFAULT_DATA
+from bridge_hsct.render import disclosure
+from bridge_hsct.render.descriptive import n_percent
+from bridge_hsct.render.figures import km_panel
 from conftest import page_text, path_text, site_files
 
 K = 5

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bridge_hsct.group_tests import (
+from bridge_hsct.stats.group_tests import (
     CHI2,
     FISHER,
     KRUSKAL,

@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from bridge_hsct.inconsistencies import (
+from bridge_hsct.paper.inconsistencies import (
     conflicting_readings,
     fisher_from_published_counts,
     misprinted_percentages,
 )
-from bridge_hsct.published import load_published
+from bridge_hsct.paper.published import load_published
 
 
 def hand_registry():

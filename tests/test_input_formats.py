@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from bridge_hsct import validate as validate_module
-from bridge_hsct.validate import CohortError, load_cohort
+from bridge_hsct.cohort import validate as validate_module
+from bridge_hsct.cohort.validate import CohortError, load_cohort
 from conftest import small_cohort
 
 

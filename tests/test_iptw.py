@@ -1,4 +1,4 @@
-"""Tests for bridge_hsct.iptw: propensity model, weights, balance, weighted KM and Cox.
+"""Tests for bridge_hsct.paper.iptw: propensity model, weights, balance, weighted KM and Cox.
 
 References: hand arithmetic (SMD, weights, truncation, effective sample size, a weighted
 product-limit table), the package's own unweighted Kaplan–Meier and Cox fits on duplicated
@@ -17,8 +17,8 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from statsmodels.duration.hazard_regression import PHReg
 
-from bridge_hsct.chapter import Chapter
-from bridge_hsct.iptw import (
+from bridge_hsct.book.chapter import Chapter
+from bridge_hsct.paper.iptw import (
     balance_table,
     covariate_terms,
     curve_at,
@@ -34,7 +34,7 @@ from bridge_hsct.iptw import (
     weighted_cox,
     weighted_km,
 )
-from bridge_hsct.survival import km_table
+from bridge_hsct.stats.survival import km_table
 
 GROUPS = ["Ref", "New"]
 

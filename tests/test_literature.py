@@ -10,10 +10,10 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from bridge_hsct import literature as lit
-from bridge_hsct.build import DEFAULT_DATA
-from bridge_hsct.survival import km_at, km_median, months_to_days, to_months
-from bridge_hsct.validate import load_cohort
+from bridge_hsct.cohort.validate import load_cohort
+from bridge_hsct.paper import literature as lit
+from bridge_hsct.paths import DEFAULT_DATA
+from bridge_hsct.stats.survival import km_at, km_median, months_to_days, to_months
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXT = ROOT.parent / "shared" / "paper"

@@ -9,8 +9,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from bridge_hsct.breslow import RiskSets, penalised_objective
-from bridge_hsct.multivariate import (
+from bridge_hsct.paper.multivariate import (
     COX,
     FIRTH,
     RIDGE,
@@ -21,6 +20,7 @@ from bridge_hsct.multivariate import (
     multivariate_table,
     stepwise_cox,
 )
+from bridge_hsct.stats.breslow import RiskSets, penalised_objective
 from conftest import small_cohort
 
 # 30 patients: days, event, three binary factors; nobody with c = 1 has an event, so the
@@ -229,7 +229,7 @@ def test_model_frame_codes_factors_and_censors_competing_events():
 
 
 def test_firth_above_the_profile_limit_uses_wald_intervals(monkeypatch):
-    from bridge_hsct import multivariate
+    from bridge_hsct.paper import multivariate
 
     profiled = firth_cox(FRAME, ["a", "b"])
     monkeypatch.setattr(multivariate, "PROFILE_MAX_EVENTS", 0)

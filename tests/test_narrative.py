@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bridge_hsct import narrative
-from bridge_hsct.build import DEFAULT_DATA
-from bridge_hsct.escaping import markdown_text
-from bridge_hsct.formatting import format_p, format_percent
-from bridge_hsct.outcomes import endpoint_summary
-from bridge_hsct.survival import months_to_days
-from bridge_hsct.validate import load_cohort, validate_cohort
+from bridge_hsct.cohort.validate import load_cohort, validate_cohort
+from bridge_hsct.paper import narrative
+from bridge_hsct.paper.outcomes import endpoint_summary
+from bridge_hsct.paths import DEFAULT_DATA
+from bridge_hsct.render.escaping import markdown_text
+from bridge_hsct.render.formatting import format_p, format_percent
+from bridge_hsct.stats.survival import months_to_days
 
 NO_LINKS: dict = {}
 

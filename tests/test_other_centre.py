@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bridge_hsct.build import DEFAULT_DATA, Parameters, build
+from bridge_hsct.book.build import DEFAULT_DATA, Parameters, build
 from conftest import page_text, path_text, site_files
 
 OPTIONAL_DROPPED = ["ikzf1_isoform6", "donor_sex", "crs_grade", "icans", "t315i",

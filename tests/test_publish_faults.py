@@ -18,15 +18,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import bridge_hsct.build as book_build
-from bridge_hsct.build import DEFAULT_DATA, BuildError, Parameters, build
-from bridge_hsct.cli import main
-from bridge_hsct.validate import CohortError
+import bridge_hsct.book.build as book_build
+from bridge_hsct.book.build import DEFAULT_DATA, BuildError, Parameters, build
+from bridge_hsct.book.cli import main
+from bridge_hsct.cohort.validate import CohortError
 from conftest import path_text
 
 NAMES = [f"Qwzx Patientname{i:02d}" for i in range(36)]
 IDS = [f"ZQJ{i:03d}K" for i in range(36)]
-RUNNER = ("import sys; from bridge_hsct.build import build, Parameters; "
+RUNNER = ("import sys; from bridge_hsct.book.build import build, Parameters; "
           "build(sys.argv[1], Parameters(data_path=sys.argv[2], alpha=float(sys.argv[4])), "
           "cache=sys.argv[3])")
 
@@ -218,8 +218,11 @@ def test_an_unwritable_output_folder_is_one_clear_line(tmp_path, capsys):
     out = blocker / "site"
     with pytest.raises(BuildError, match=f"cannot write the output folder {out}: "):
         build(out, Parameters(), log=lambda *a: None)
-    assert main(["build", "--out", str(out)]) == 1
-    assert "Traceback" not in capsys.readouterr().err
+    # the command line refuses it as a bad parameter before building anything
+    assert main(["build", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: --out {out}: ") and "is a file, not a folder" in error
+    assert "Traceback" not in error
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import bridge_hsct.build as book_build
-import bridge_hsct.published as published
-from bridge_hsct.build import ROOT, Parameters, build
+import bridge_hsct.book.build as book_build
+import bridge_hsct.paper.published as published
+from bridge_hsct.book.build import ROOT, Parameters, build
 from conftest import path_text
 
 # owned elsewhere (issue 18): random pandas Styler table ids, XLSX creation timestamps

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bridge_hsct.published import DEFAULT_PATH, load_published, published_value
+from bridge_hsct.paper.published import DEFAULT_PATH, load_published, published_value
 
 PAPER = Path(os.environ.get(
     "BRIDGE_HSCT_PAPER",

@@ -41,31 +41,28 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
-from bridge_hsct import literature as lit
-from bridge_hsct.build import DEFAULT_DATA, Parameters, build
-from bridge_hsct.chapter import open_chapter
-from bridge_hsct.competing import cumulative_incidence
-from bridge_hsct.cox_table import cox_display, render_cox_table, univariate_cox_table
-from bridge_hsct.endpoints import derive
-from bridge_hsct.figures import km_panel
-from bridge_hsct.formatting import ci_label, confidence_percent, result_alpha
-from bridge_hsct.gvhd import estimates_display, figure4
-from bridge_hsct.iptw import (
+from bridge_hsct.book.build import DEFAULT_DATA, Parameters, build
+from bridge_hsct.book.chapter import open_chapter
+from bridge_hsct.cohort.endpoints import derive
+from bridge_hsct.paper import literature as lit
+from bridge_hsct.paper.cox_table import cox_display, render_cox_table, univariate_cox_table
+from bridge_hsct.paper.gvhd import estimates_display, figure4
+from bridge_hsct.paper.iptw import (
     hazard_ratio_display,
     iptw,
     iptw_outcomes,
     sensitivity_display,
     weighting_sensitivity,
 )
-from bridge_hsct.multivariate import methods_note, multivariate_table
-from bridge_hsct.outcomes import (
+from bridge_hsct.paper.multivariate import methods_note, multivariate_table
+from bridge_hsct.paper.outcomes import (
     COMPETING_METHOD,
     DAY_100_MONTHS,
     endpoint_summary,
     estimate_text,
     summary_panel,
 )
-from bridge_hsct.subgroups import (
+from bridge_hsct.paper.subgroups import (
     FIGURE1,
     FIGURE3_COMPETING,
     caption,
@@ -73,12 +70,15 @@ from bridge_hsct.subgroups import (
     make_panels,
     panels_table,
 )
-from bridge_hsct.survival import km_table, to_months
-from bridge_hsct.table3 import (
+from bridge_hsct.paper.table3 import (
     NEUTROPHIL_LANDMARK_DAYS,
     PLATELET_LANDMARK_DAYS,
     engraftment_figure,
 )
+from bridge_hsct.render.figures import km_panel
+from bridge_hsct.render.formatting import ci_label, confidence_percent, result_alpha
+from bridge_hsct.stats.competing import cumulative_incidence
+from bridge_hsct.stats.survival import km_table, to_months
 
 ALPHA = 0.1
 LANDMARK = 12.0

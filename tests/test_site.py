@@ -82,7 +82,7 @@ def test_no_patient_level_rows_in_the_site(built_site):
     """No page, download, figure or executed notebook carries an input patient id."""
     import pandas as pd
 
-    from bridge_hsct.build import DEFAULT_DATA
+    from bridge_hsct.paths import DEFAULT_DATA
 
     ids = "|".join(re.escape(i) for i in pd.read_csv(DEFAULT_DATA, dtype=str)["patient_id"])
     for path in site_files(built_site):

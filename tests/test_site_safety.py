@@ -16,10 +16,10 @@ import openpyxl
 import pandas as pd
 from matplotlib import cbook
 
-from bridge_hsct.build import DEFAULT_DATA
-from bridge_hsct.endpoints import derive
-from bridge_hsct.escaping import FORMULA_START, markdown_code, markdown_text
-from bridge_hsct.figures import km_panel
+from bridge_hsct.cohort.endpoints import derive
+from bridge_hsct.paths import DEFAULT_DATA
+from bridge_hsct.render.escaping import FORMULA_START, markdown_code, markdown_text
+from bridge_hsct.render.figures import km_panel
 from conftest import HOSTILE_LABELS, SECRET_NAME, path_text, site_files
 
 LABELS = list(HOSTILE_LABELS.values())

@@ -1,4 +1,4 @@
-"""Tests for bridge_hsct.survival against hand arithmetic, R output and independent libraries.
+"""Tests for bridge_hsct.stats.survival against hand arithmetic, R output and independent libraries.
 
 Reference data: R's ``survival::aml`` (acute myelogenous leukaemia, maintenance chemotherapy,
 23 patients), whose ``survdiff`` and ``coxph`` output is reproduced in many tutorials:
@@ -20,7 +20,7 @@ from lifelines.utils import median_survival_times
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import survdiff
 
-from bridge_hsct.survival import (
+from bridge_hsct.stats.survival import (
     DAYS_PER_MONTH,
     CoxResult,
     Estimate,

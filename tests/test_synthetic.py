@@ -121,7 +121,7 @@ def _count(df, quantity, group):
 
 def test_committed_cohort_equals_a_fresh_regeneration(tmp_path):
     """Regenerating from the fixed seed gives byte-identical files (takes about a minute)."""
-    from bridge_hsct.synthetic import generate
+    from bridge_hsct.paper.synthetic import generate
 
     generate(cohort_path=tmp_path / "c.csv", report_path=tmp_path / "r.csv")
     assert (tmp_path / "c.csv").read_bytes() == COHORT.read_bytes()
@@ -171,7 +171,7 @@ def test_followup_medians_and_ranges(cohort):
 
 
 def test_cohort_passes_the_schema(cohort):
-    from bridge_hsct.schema import cohort_schema
+    from bridge_hsct.cohort.schema import cohort_schema
 
     cohort_schema().validate(cohort, lazy=True)
 
@@ -232,8 +232,8 @@ def test_every_count_target_met_and_ninety_percent_overall(report):
 
 def test_report_matches_a_recomputation(cohort, report):
     """The report's achieved values are what the book's functions give on the CSV."""
-    from bridge_hsct.synthetic.report import achieved_values
-    from bridge_hsct.synthetic.targets import load_targets
+    from bridge_hsct.paper.synthetic.report import achieved_values
+    from bridge_hsct.paper.synthetic.targets import load_targets
 
     targets = {t.id: t for t in load_targets()}
     assert set(report["target_id"]) == set(targets)
@@ -249,11 +249,11 @@ def test_report_matches_a_recomputation(cohort, report):
 
 def test_optimiser_arithmetic_agrees_with_the_book(cohort):
     """The search's vectorised estimates equal the book's on the committed cohort."""
-    from bridge_hsct.synthetic.baseline import SWAPPABLE
-    from bridge_hsct.synthetic.calibrate import Evaluator
-    from bridge_hsct.synthetic.outcomes import History
-    from bridge_hsct.synthetic.report import achieved_values
-    from bridge_hsct.synthetic.targets import load_targets
+    from bridge_hsct.paper.synthetic.baseline import SWAPPABLE
+    from bridge_hsct.paper.synthetic.calibrate import Evaluator
+    from bridge_hsct.paper.synthetic.outcomes import History
+    from bridge_hsct.paper.synthetic.report import achieved_values
+    from bridge_hsct.paper.synthetic.targets import load_targets
 
     def col(name):
         return cohort[name].fillna(0).to_numpy(float)

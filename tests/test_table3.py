@@ -7,8 +7,8 @@ import pytest
 from IPython.display import Markdown
 from scipy import stats
 
-from bridge_hsct.gvhd import table_or_note
-from bridge_hsct.table3 import (
+from bridge_hsct.paper.gvhd import table_or_note
+from bridge_hsct.paper.table3 import (
     PAPER_TABLE3_COUNTS,
     TABLE3_ROWS,
     crs_icans_table,

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from bridge_hsct.cli import main
-from bridge_hsct.validate import CohortError, load_cohort
+from bridge_hsct.book.cli import main
+from bridge_hsct.cohort.validate import CohortError, load_cohort
 from conftest import small_cohort
 
 
@@ -88,7 +88,7 @@ def test_cli_validate_exit_codes(cohort_csv, write_csv, capsys):
 
 
 def test_template_has_every_schema_column(tmp_path):
-    from bridge_hsct.schema import VARIABLES
+    from bridge_hsct.cohort.schema import VARIABLES
     path = tmp_path / "template.csv"
     assert main(["template", "--out", str(path)]) == 0
     assert list(pd.read_csv(path).columns) == [v.name for v in VARIABLES]
@@ -121,7 +121,7 @@ def test_negative_time(write_csv):
 def test_rows_are_file_lines_and_the_cohort_is_indexed_afresh(tmp_path):
     """read_table keeps each row's line (blank lines and quoted line breaks counted);
     the validated cohort has a plain 0, 1, ... index, as the chapters expect."""
-    from bridge_hsct.validate import read_table
+    from bridge_hsct.cohort.validate import read_table
 
     lines = small_cohort().to_csv(index=False).splitlines()
     lines[2] = lines[2].replace("p2", '"p2 first line\nsecond line"', 1)

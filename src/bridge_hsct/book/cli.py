@@ -1,0 +1,210 @@
+"""Command line: ``python -m bridge_hsct {build,validate,template,dictionary}``.
+
+Every error a user can cause (a bad argument, an unreadable or invalid cohort file, an
+output folder that cannot be written) ends in ``error: ...`` on stderr, naming the file,
+column, row or parameter at fault, and a non-zero exit: 2 for bad arguments or data, 1 for
+a failed build or file system error. Warnings are shown as one ``warning: ...`` line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from .build import DEFAULT_DATA, BuildError, Parameters, build
+from ..cohort.dates import cutoff_problem
+from ..cohort.dictionary import dictionary_markdown, write_template
+from ..cohort.validate import CohortError, check_group_order, load_cohort
+
+#: Set to 1 to see the traceback of an unexpected error (for reporting a bug).
+DEBUG_VARIABLE = "BRIDGE_HSCT_DEBUG"
+
+
+class UsageError(Exception):
+    """A parameter that cannot work, found before any work is done."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error: ...`` line, without the usage block
+    (``--help`` shows it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def probability(text: str) -> float:
+    """A significance level strictly between 0 and 1 (argparse type)."""
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A number of months above 0 (argparse type)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def cell_count(text: str) -> int:
+    """A whole number of patients, 0 or more (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, not {text}")
+    return value
+
+
+def cutoff_date(text: str) -> str:
+    """A data cut-off date written YYYY-MM-DD (argparse type)."""
+    problem = cutoff_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return text.strip()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bridge_hsct", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    b = commands.add_parser("build", help="build the book's website from a cohort file")
+    b.add_argument("--data", default=str(DEFAULT_DATA), help="cohort CSV (default: synthetic)")
+    b.add_argument("--out", default="_build/html", help="folder of the website")
+    b.add_argument("--group-col", default="arm", help="column defining the compared groups")
+    b.add_argument("--group-order", nargs="+", default=None,
+                   help="groups in display order; the first is the reference")
+    b.add_argument("--landmark-months", type=positive, default=24.0)
+    b.add_argument("--alpha", type=probability, default=0.05)
+    b.add_argument("--cutoff-date", type=cutoff_date, default=None,
+                   help="data cut-off (YYYY-MM-DD) for files with calendar dates")
+    b.add_argument("--min-cell-count", type=cell_count, default=0, metavar="K",
+                   help='show counts of 1 to K-1 patients or events as "< K" (default 0: off)')
+
+    v = commands.add_parser("validate", help="check a cohort file and list every problem")
+    v.add_argument("--data", default=str(DEFAULT_DATA))
+    v.add_argument("--group-col", default="arm")
+    v.add_argument("--cutoff-date", type=cutoff_date, default=None)
+
+    t = commands.add_parser("template", help="write a blank cohort CSV with every column")
+    t.add_argument("--out", default="cohort_template.csv")
+
+    commands.add_parser("dictionary", help="print the data dictionary (Markdown)")
+    return parser
+
+
+def _check_out(out: str) -> None:
+    """Refuse an output folder that is a file or lies in a folder that cannot be written,
+    before any work is done."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out}: is an existing file, not a folder")
+    parent = path.resolve()
+    while not parent.exists():  # the build creates the missing folders
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {parent} (permission denied)")
+
+
+def _build(args: argparse.Namespace) -> None:
+    """Check every parameter against the data, then build."""
+    _check_out(args.out)
+    cohort = load_cohort(args.data, args.group_col, args.cutoff_date)  # the build reuses it
+    check_group_order(cohort, args.group_col, args.group_order, args.data)
+    build(args.out, Parameters(args.data, args.group_col, args.group_order,
+                               args.landmark_months, args.alpha, args.cutoff_date,
+                               args.min_cell_count))
+
+
+def _validate(args: argparse.Namespace) -> None:
+    data = load_cohort(args.data, args.group_col, args.cutoff_date)
+    groups = data[args.group_col].value_counts().sort_index()
+    print(f"{args.data}: valid, {len(data)} patients; "
+          + ", ".join(f"{g}: {n}" for g, n in groups.items()))
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "build":
+        _build(args)
+    elif args.command == "validate":
+        _validate(args)
+    elif args.command == "template":
+        print(f"template written to {write_template(args.out)}")
+    elif args.command == "dictionary":
+        print(dictionary_markdown())
+
+
+@contextlib.contextmanager
+def _warnings_as_notices():
+    """Show each warning as one ``warning: ...`` line, without Python's source line."""
+    def notice(message, *_args, **_kwargs):
+        print(f"warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = notice
+        yield
+
+
+def _os_message(exc: OSError) -> str:
+    """An operating system error as the file and the reason, without Python's wording."""
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    reason = exc.strerror or str(exc)
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; return the exit status (0 success, 1 build or file system error,
+    2 bad arguments or data). Errors are printed as ``error: ...``, never a traceback."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument: argparse has printed why
+        return exc.code if isinstance(exc.code, int) else 2
+    debug = os.environ.get(DEBUG_VARIABLE) == "1"
+    with _warnings_as_notices():
+        try:
+            _run(args)
+        except (CohortError, UsageError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except BuildError as exc:
+            print(f"error: {exc}\nThe previous site (if any) was left untouched.",
+                  file=sys.stderr)
+            return 1
+        except OSError as exc:  # a path the user gave that cannot be read or written
+            if debug:
+                raise
+            print(f"error: {_os_message(exc)}", file=sys.stderr)
+            return 1
+        except ValueError as exc:  # anything else the input caused that the checks missed
+            if debug:
+                raise
+            print(f"error: {exc} (set {DEBUG_VARIABLE}=1 to see where)", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The provenance and citation page: what was run, on what, with what, and how to cite it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from .. import __version__
+from ..paths import CITATION, ROOT
+from ..render.escaping import markdown_code, markdown_text
+
+KEY_PACKAGES = ["jupyter-book", "jupytext", "papermill", "pandas", "numpy", "scipy",
+                "statsmodels", "lifelines", "pandera", "great-tables", "matplotlib", "seaborn"]
+
+
+def git_revision(root: Path = ROOT) -> str:
+    """The commit the book was built from, with ``+changes`` if the work tree differs."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + (" +changes" if dirty.strip() else "")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def build_time() -> str:
+    """When the book was built: now, or ``SOURCE_DATE_EPOCH`` (seconds since 1970) when set,
+    the reproducible-builds convention for byte-identical rebuilds."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    moment = (datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit()
+              else datetime.now(UTC))
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def citation_text(citation: dict) -> tuple[str, str]:
+    """(supplement, paper) citations in a plain reference style, from CITATION.cff."""
+    paper = citation["preferred-citation"]
+    names = [f"{a['family-names']} {''.join(p[0] for p in a['given-names'].split())}"
+             for a in paper["authors"]]
+    authors = ", ".join(names[:3]) + (", et al." if len(names) > 3 else "")
+    paper_text = (f"{authors} {' '.join(paper['title'].split())}. {paper['journal']}. "
+                  f"{paper['year']};{paper['volume']}:{paper['start']}. "
+                  f"doi:{paper['doi']}")
+    supplement = (f"{citation['authors'][0]['name']}. {citation['title']}. "
+                  f"Version {citation['version']}, {citation['date-released']}.")
+    return supplement, paper_text
+
+
+def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
+                        synthetic: bool) -> str:
+    """The provenance page (MyST markdown) of one build."""
+    citation = yaml.safe_load(CITATION.read_text(encoding="utf-8"))
+    supplement, paper = citation_text(citation)
+    rows = [
+        ("Package", f"bridge-hsct {__version__}"),
+        ("Source revision", f"`{git_revision()}`"),
+        ("Data file", markdown_code(Path(data_path).name)
+         + (" (the bundled synthetic cohort)" if synthetic else "")),
+        ("Data SHA-256", f"`{data_sha}`"),
+        ("Built", build_time()),
+        ("Platform", f"{platform.platform()}, Python {sys.version.split()[0]}"),
+    ]
+    # values may hold the data's labels: plain escaped text, as a code span could not
+    # hold a table's "|"
+    rows += [(f"Parameter `{k}`", markdown_text(repr(v))) for k, v in parameters.items()
+             if k not in {"data_path", "output_dir"}]
+    packages = [(p, _version(p)) for p in KEY_PACKAGES]
+    table = "\n".join(["| | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]])
+    versions = "\n".join(["| Package | Version |", "|---|---|",
+                          *[f"| {p} | {v} |" for p, v in packages]])
+    return "\n".join([
+        "(provenance)=", "# Provenance and citation", "",
+        "This page records how this copy of the book was made, so that it can be traced and "
+        "rebuilt. The full list of pinned package versions is `requirements.lock` at the "
+        "source revision below; `make book` installs exactly those.", "",
+        table, "", "## Package versions", "", versions, "",
+        "## How to cite", "",
+        "The clinical study (cite it for the study and its results):", "",
+        f"> {paper}", "",
+        "This reproducibility supplement (cite it for the code, the synthetic cohort and the "
+        "reproduction audit; the file `CITATION.cff` holds the same in machine-readable "
+        "form):", "",
+        f"> {supplement}", "",
+        "## Licence", "",
+        "The code of this book is under the MIT licence. The paper is published under "
+        "CC BY-NC-ND 4.0: the book uses its facts and numbers, cites it, and reproduces none "
+        "of its text, tables as laid out, or figures.", "",
+    ])

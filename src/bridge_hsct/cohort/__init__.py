@@ -1,0 +1,1 @@
+"""The cohort: data dictionary (schema), reading, validation, dates, endpoints."""

@@ -1,0 +1,1 @@
+"""The paper's content: its tables, figures, words, published values and audit."""

@@ -1,0 +1,810 @@
+"""The computed Results narrative: the paper's Results sections rewritten from the data.
+
+Every number of the narrative is computed here with the functions the chapters use
+(:func:`bridge_hsct.paper.outcomes.endpoint_summary`,
+:func:`bridge_hsct.paper.table1.baseline_table`,
+:mod:`bridge_hsct.stats.group_tests`), and so are the words that depend on those numbers:
+*higher* or *lower*, *statistically significant* or *not* (at the chapter's ``alpha``),
+*not reached*, *not estimable*. Group labels come from the data, and with three or more
+groups the sentences describe the k-group test. A column the data lack is said to be
+missing instead of being reported.
+
+Each paragraph records what it prints (:class:`Recorder`), so the page can offer the numbers
+behind its text as a CSV file and the tests can compare them with the package's
+computations.
+
+Layout of the result: :func:`results_narrative` returns a :class:`Narrative` of
+:class:`Section` objects, one per Results section of the paper (baseline characteristics;
+OS and PFS; GRFS; NRM; GVHD; engraftment and infection).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cohort.endpoints import ENDPOINTS
+from ..cohort.schema import BY_NAME
+from ..render.disclosure import count_text, is_small
+from ..render.escaping import markdown_text
+from ..render.formatting import ci_label, format_number, format_p, format_percent
+from ..stats import group_tests
+from .outcomes import (
+    COMPETING_METHOD,
+    DAY_100_MONTHS,
+    PAPER_METHOD,
+    endpoint_summary,
+    landmark_label,
+)
+from .table1 import TABLE1_ROWS, baseline_table
+
+#: How each endpoint is named inside a sentence, and what one event of it is called
+#: (singular, plural).
+ENDPOINT_WORDS: dict[str, tuple[str, str, str, str]] = {
+    "os": ("overall survival", "death", "deaths", "no patient died"),
+    "pfs": ("progression-free survival", "relapse or death", "relapses or deaths",
+            "no patient relapsed or died"),
+    "grfs": ("GVHD-free, relapse-free survival (GRFS)", "GRFS event", "GRFS events",
+             "no patient had a GRFS event"),
+    "nrm": ("non-relapse mortality", "death without prior relapse",
+            "deaths without prior relapse", "no patient died without a prior relapse"),
+    "agvhd_2_4": ("grade II–IV acute GVHD", "case", "cases",
+                  "no patient developed grade II–IV acute GVHD"),
+    "agvhd_3_4": ("grade III–IV acute GVHD", "case", "cases",
+                  "no patient developed grade III–IV acute GVHD"),
+    "cgvhd": ("chronic GVHD", "case", "cases", "no patient developed chronic GVHD"),
+}
+
+#: Results sections of the paper, in its order: key, heading, chapter notebook.
+SECTIONS: list[tuple[str, str, str]] = [
+    ("baseline", "Patient characteristics", "baseline"),
+    ("os_pfs", "Overall and progression-free survival", "os_pfs"),
+    ("grfs", "GVHD-free, relapse-free survival", "grfs"),
+    ("nrm", "Non-relapse mortality", "nrm"),
+    ("gvhd", "Graft-versus-host disease", "gvhd"),
+    ("engraftment_infection", "Engraftment and infection", "engraftment_infection"),
+]
+
+#: Whole-cohort characteristics the baseline paragraph counts (when the data hold them), and
+#: how the sentence names them.
+BASELINE_FACTS = {
+    "ph_positive": "Ph-positive disease", "t315i": "a T315I mutation",
+    "extramedullary_disease": "extramedullary disease before the immunotherapy",
+    "prior_hsct": "an earlier HSCT", "mrd_positive": "detectable MRD before the transplant",
+}
+
+#: Complications and infections of the last paragraph (the paper's Table 3).
+COMPLICATIONS = ["tma", "hemorrhagic_cystitis", "ptld"]
+INFECTIONS = ["pulmonary_infection", "upper_respiratory_infection", "soft_tissue_infection",
+              "gi_infection", "bloodstream_infection", "urinary_tract_infection"]
+VIRUSES = ["cmv_reactivation", "ebv_reactivation"]
+INFECTION_WORDS = {
+    "pulmonary_infection": "pulmonary", "upper_respiratory_infection": "upper respiratory",
+    "soft_tissue_infection": "skin and soft tissue", "gi_infection": "gastrointestinal",
+    "bloodstream_infection": "bloodstream", "urinary_tract_infection": "urinary tract",
+}
+OUTCOME_WORDS = {
+    "tma": "thrombotic microangiopathy (TMA)", "hemorrhagic_cystitis": "haemorrhagic cystitis",
+    "ptld": "post-transplant lymphoproliferative disorder (PTLD)",
+    "cmv_reactivation": "CMV reactivation", "ebv_reactivation": "EBV reactivation",
+    "cmv_disease": "CMV disease",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Small word helpers
+# ---------------------------------------------------------------------------------------------
+def join_words(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def capitalise(text: str) -> str:
+    """Upper-case the first character only (``log-rank test`` → ``Log-rank test``)."""
+    return text[:1].upper() + text[1:]
+
+
+def in_sentence(label: str) -> str:
+    """A data-dictionary label inside a sentence: ``Graft source`` → ``graft source``,
+    ``Follow-up`` → ``follow-up``; acronyms and gene names keep their case (``HCT-CI``,
+    ``Ph-positive``, ``ABO compatibility``, ``Ikaros isoform 6``)."""
+    prefix = re.match(r"[^A-Za-z]*", label).group(0)  # "≥ " of "≥ Third relapse"
+    rest = label[len(prefix):]
+    stem = rest.split(" ")[0].split("-")[0]
+    if len(stem) > 2 and stem[1:].islower() and stem.isalpha() and stem not in KEEP_CASE:
+        return prefix + rest[:1].lower() + rest[1:]
+    return label
+
+
+KEEP_CASE = {"Ikaros"}
+
+
+def group_phrase(group) -> str:
+    """``the CAR-T group``."""
+    return f"the {markdown_text(group)} group"
+
+
+def significance_words(p_value: float, alpha: float) -> str:
+    """``statistically significant`` if ``P < alpha``, ``not statistically significant`` if
+    not, ``not computable`` when the P value is missing."""
+    if p_value is None or math.isnan(p_value):
+        return "not computable"
+    return "statistically significant" if p_value < alpha else "not statistically significant"
+
+
+def test_words(test: str) -> str:
+    """A test's name inside parentheses: ``Fisher's exact test`` (every test is two-sided)."""
+    return test.replace(" (two-sided)", "")
+
+
+def settings_text(landmark_months: float, alpha: float) -> str:
+    """The reading rules of the page, from the chapter parameters (one sentence)."""
+    return (f"Survival and incidence estimates are read at {landmark_label(landmark_months)} "
+            f"after the transplant (acute GVHD at {landmark_label(DAY_100_MONTHS)}), with "
+            f"{ci_label(alpha)}s; a difference between groups is called statistically "
+            f"significant when its P value is below {alpha:g}. The tests are those of the "
+            "chapters: log-rank for survival and incidence curves, Fisher's exact test (two "
+            "groups) or the chi-square test (more groups) for counts, and the Mann–Whitney U "
+            "(two groups) or Kruskal–Wallis test (more groups) for times; all are two-sided.")
+
+
+# ---------------------------------------------------------------------------------------------
+# What a paragraph prints, recorded as it is written
+# ---------------------------------------------------------------------------------------------
+RECORD_COLUMNS = ["section", "quantity", "group", "value", "unit", "shown"]
+
+
+@dataclass
+class Recorder:
+    """Collects every number a section prints: what it is, for whom, its value and its text.
+
+    Each method returns the text to print, so a sentence and its record cannot disagree.
+    """
+
+    section: str
+    rows: list = field(default_factory=list)
+
+    def add(self, quantity: str, group, value: float, shown: str, unit: str = "") -> str:
+        """Record one printed number and return `shown` (``< k`` for a small count of
+        patients or events, :mod:`bridge_hsct.render.disclosure`)."""
+        if unit in ("patients", "events") and is_small(value):
+            shown = count_text(value)
+        self.rows.append({"section": self.section, "quantity": quantity, "group": str(group),
+                          "value": float(value) if value is not None else np.nan,
+                          "unit": unit, "shown": shown})
+        return shown
+
+    def percent(self, quantity: str, group, proportion: float) -> str:
+        """A proportion printed as a percentage with two decimals (``76.54%``)."""
+        return self.add(quantity, group, proportion, format_percent(proportion), "proportion")
+
+    def bound(self, quantity: str, group, proportion: float, alpha: float) -> str:
+        """A confidence bound of a proportion, in percent without the sign (``58.29``); its
+        unit names the level (``proportion, 95% CI bound``)."""
+        return self.add(quantity, group, proportion, f"{100 * proportion:.2f}",
+                        f"proportion, {ci_label(alpha)} bound")
+
+    def p(self, quantity: str, p_value: float) -> str:
+        """A P value (``0.862``, ``< 0.001``)."""
+        return self.add(quantity, "", p_value, format_p(p_value), "P")
+
+    def count(self, quantity: str, group, k: int, n: int, noun: str = "") -> str:
+        """``22 of 36 (61.1%)`` (``22 of 36 patients (61.1%)`` with a noun); records the
+        count and the denominator."""
+        self.add(quantity + ".n", group, n, str(n), "patients")
+        of = f"{count_text(k)} of {count_text(n)} {noun}".rstrip()
+        shown = f"{of} ({100 * k / n:.1f}%)" if n and not (is_small(k) or is_small(n)) else of
+        return self.add(quantity, group, k, shown, "patients")
+
+    def number(self, quantity: str, group, value: float, unit: str, shown: str | None = None
+               ) -> str:
+        """A median, range end or size, printed with :func:`format_number` by default."""
+        return self.add(quantity, group, value, shown or format_number(value), unit)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One Results section: its heading, the chapter it summarises and its text.
+
+    Parameters
+    ----------
+    key : section key (see :data:`SECTIONS`).
+    title : the heading the page gives it.
+    chapter : label of the chapter page it links to, or None when that chapter is not in
+        the book.
+    text : the paragraph(s), MyST Markdown.
+    numbers : every number the text prints (columns of :class:`Recorder` rows).
+    """
+
+    key: str
+    title: str
+    chapter: str | None
+    text: str
+    numbers: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Narrative:
+    """The computed Results narrative: one :class:`Section` per Results section."""
+
+    sections: list[Section]
+    settings: str
+
+    def section(self, key: str) -> Section:
+        """The section with key `key`."""
+        for s in self.sections:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    def markdown(self) -> str:
+        """The whole narrative as MyST, each section under a level-2 heading."""
+        return "\n\n".join(f"## {s.title}\n\n{s.text}" for s in self.sections)
+
+    def numbers(self) -> pd.DataFrame:
+        """Every printed number of every section (section, quantity, group, value, unit,
+        shown)."""
+        numbers = pd.concat([s.numbers for s in self.sections], ignore_index=True)
+        # a hidden count keeps its printed "< k" and loses its value
+        hidden = numbers["unit"].isin(["patients", "events"]) & numbers["value"].map(is_small)
+        return numbers.assign(value=numbers["value"].mask(hidden.astype(bool)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter links
+# ---------------------------------------------------------------------------------------------
+LABEL_LINE = re.compile(r"^\(([A-Za-z0-9_.:-]+)\)=\s*$", re.MULTILINE)
+
+
+def chapter_label(name: str, notebooks: Path | None = None, included: list[str] | None = None
+                  ) -> str | None:
+    """The page label a chapter notebook defines (its first ``(label)=`` line).
+
+    Parameters
+    ----------
+    name : chapter notebook name (``os_pfs``).
+    notebooks : folder of the chapter notebooks (default: the book's ``notebooks/``).
+    included : chapters the book builds (default: :func:`bridge_hsct.paths.chapters`, the
+        table of contents entries whose notebook exists).
+
+    Returns
+    -------
+    str or None
+        The label, or None when the chapter is not built or defines no label, so that a
+        link to it would break the build.
+    """
+    from ..paths import NOTEBOOKS, chapters
+
+    folder = Path(notebooks) if notebooks is not None else NOTEBOOKS
+    built = chapters() if included is None else included
+    path = folder / f"{name}.md"
+    if name not in built or not path.is_file():
+        return None
+    match = LABEL_LINE.search(path.read_text(encoding="utf-8"))
+    return match.group(1) if match else None
+
+
+def chapter_links() -> dict[str, str | None]:
+    """Section key → label of its chapter page (None when the chapter is not built)."""
+    return {key: chapter_label(chapter) for key, _, chapter in SECTIONS}
+
+
+def _see_also(label: str | None) -> str:
+    return f" Details: {{ref}}`{label}`." if label else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoint sentences
+# ---------------------------------------------------------------------------------------------
+def _rounded(proportion: float) -> float:
+    """A proportion as the percentage the text prints (two decimals), for comparisons."""
+    return round(100 * proportion, 2)
+
+
+def estimate_phrase(rec: Recorder, name: str, row) -> str:
+    """``78.39% (95% CI 59.77–89.13%)``, ``0.00% (no case observed)``, ``0.00% (none by
+    24 months)`` (events only after the landmark) or ``not estimable``; the level and the
+    landmark are those the row of :func:`endpoint_summary` was computed at."""
+    group = row["group"]
+    if np.isnan(row["estimate"]):
+        return rec.add(f"{name}.estimate", group, np.nan, "not estimable", "proportion")
+    shown = rec.percent(f"{name}.estimate", group, row["estimate"])
+    if row["events"] == 0:
+        return f"{shown} (no {ENDPOINT_WORDS[name][1]} observed)"
+    if np.isnan(row["lower"]) or np.isnan(row["upper"]):
+        return shown
+    if row["lower"] == row["upper"] == row["estimate"]:  # no event yet at the landmark
+        return f"{shown} (none by {landmark_label(row['landmark_months'])})"
+    lower = rec.bound(f"{name}.lower", group, row["lower"], row["alpha"])
+    upper = rec.bound(f"{name}.upper", group, row["upper"], row["alpha"])
+    return f"{shown} ({ci_label(row['alpha'])} {lower}–{upper}%)"
+
+
+def median_phrase(rec: Recorder, name: str, row) -> str:
+    """``59.04 months (95% CI 39.03 to 72.67)`` or ``not reached`` (at the row's level)."""
+    group = row["group"]
+    if np.isnan(row["median_months"]):
+        return rec.add(f"{name}.median", group, np.nan, "not reached", "months")
+    median = rec.number(f"{name}.median", group, row["median_months"], "months",
+                        f"{row['median_months']:.2f}")
+    bounds = []
+    for side in ("lower", "upper"):
+        value = row[f"median_{side}"]
+        bounds.append(rec.number(f"{name}.median_{side}", group, value,
+                                 f"months, {ci_label(row['alpha'])} bound",
+                                 "not reached" if np.isnan(value) else f"{value:.2f}"))
+    return f"{median} months ({ci_label(row['alpha'])} {bounds[0]} to {bounds[1]})"
+
+
+def direction_sentence(rec: Recorder, name: str, groups: pd.DataFrame) -> str:
+    """Which group had the higher estimate, from the printed (rounded) estimates.
+
+    Two groups: ``higher in the A group than in the B group, by 10.31 percentage points``
+    (or the same in both). Three or more: highest and lowest groups. Groups whose estimate is
+    not estimable are left out; with fewer than two estimable groups nothing is compared.
+    """
+    known = groups[groups["estimate"].notna()]
+    if len(known) < 2:
+        if len(groups) >= 2:
+            return ("The estimates cannot be set side by side because fewer than two groups "
+                    "have one at this time point.")
+        return ""
+    values = {row["group"]: _rounded(row["estimate"]) for _, row in known.iterrows()}
+    top, bottom = max(values.values()), min(values.values())
+    if top == bottom:
+        return ("The estimate was the same in both groups." if len(values) == 2
+                else "The estimate was the same in every group.")
+    highest = [g for g, v in values.items() if v == top]
+    lowest = [g for g, v in values.items() if v == bottom]
+    if len(values) == 2:
+        gap = rec.number(f"{name}.difference", "", top - bottom, "percentage points",
+                         f"{top - bottom:.2f}")
+        return (f"The estimate was higher in {group_phrase(highest[0])} than in "
+                f"{group_phrase(lowest[0])}, by {gap} percentage points.")
+    return (f"It was highest in {join_words([group_phrase(g) for g in highest])} and lowest "
+            f"in {join_words([group_phrase(g) for g in lowest])}.")
+
+
+def test_sentence(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float,
+                  no_events: bool) -> str:
+    """The between-group test of the whole curves, in words that follow ``alpha``."""
+    first = groups.iloc[0]
+    p_value, test = first["p_value"], first["test"]
+    k = len(groups)
+    if k < 2:
+        return ""
+    if np.isnan(p_value):
+        why = " because no patient had an event" if no_events else ""
+        return f"No between-group test could be computed{why}."
+    shown = rec.p(f"{name}.p_value", p_value)
+    if p_value < alpha:
+        if k == 2:
+            return (f"The difference between the two curves was statistically significant "
+                    f"({test}, P = {shown}).")
+        return (f"The {test} across the {k} groups was statistically significant "
+                f"(P = {shown}): at least one group's curve differs from the others.")
+    if k == 2:
+        return (f"Over the whole follow-up the two curves did not differ significantly "
+                f"({test}, P = {shown}).")
+    return (f"Over the whole follow-up the curves of the {k} groups did not differ "
+            f"significantly ({test} across all groups, P = {shown}).")
+
+
+def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: str,
+                       groups: list, landmark_months: float, alpha: float,
+                       method: str = PAPER_METHOD) -> str:
+    """Whole-cohort estimate (and median), per-group estimates, direction and test.
+
+    Parameters
+    ----------
+    rec : where the printed numbers are recorded.
+    data : validated cohort.
+    name : endpoint key of :data:`ENDPOINT_WORDS`.
+    group_col, groups : compared groups, in display order.
+    landmark_months : where the estimates are read.
+    alpha : significance level and one minus the confidence level.
+    method : for incidence endpoints, the paper's ``1 - kaplan-meier`` (default).
+
+    Returns
+    -------
+    str
+        One paragraph of MyST Markdown.
+    """
+    what, one, many, none = ENDPOINT_WORDS[name]
+    summary = endpoint_summary(data, name, group_col, groups, landmark_months, method, alpha)
+    whole, by_group = summary.iloc[0], summary.iloc[1:]
+    when = landmark_label(landmark_months)
+    kind = ENDPOINTS[name].kind
+    n = rec.number(f"{name}.n", "whole", whole["n"], "patients", str(int(whole["n"])))
+    events = int(whole["events"])
+    counted = rec.number(f"{name}.events", "whole", events, "events", str(events))
+    if events == 0:
+        level = "stays at 100%" if kind == "survival" else "stays at 0%"
+        return (f"Among the {n} patients, {none}, so {what} {level} throughout the "
+                "follow-up and the groups cannot be compared.")
+    noun = one if events == 1 else many
+    measure = what if kind == "survival" else f"the cumulative incidence of {what}"
+    text = (f"Among all {n} patients ({counted} {noun} over the whole follow-up), "
+            f"{measure} at {when} was {estimate_phrase(rec, name, whole)}.")
+    if kind == "survival":
+        median = median_phrase(rec, name, whole)
+        text += (" The median was not reached: the curve stays above 50%." if median ==
+                 "not reached" else f" The median was {median}.")
+    parts = [f"{estimate_phrase(rec, name, row)} in {group_phrase(row['group'])}"
+             for _, row in by_group.iterrows()]
+    text += f" By group, it was {join_words(parts)}."
+    direction = direction_sentence(rec, name, by_group)
+    test = test_sentence(rec, name, by_group, alpha, no_events=False)
+    return " ".join(t for t in (text, direction, test) if t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counts and times by group
+# ---------------------------------------------------------------------------------------------
+def available(data: pd.DataFrame, *columns: str) -> bool:
+    """Whether every column is in the cohort with at least one value."""
+    return all(c in data and bool(data[c].notna().any()) for c in columns)
+
+
+def has_event(data: pd.DataFrame, event: str, days: str | None = None) -> bool:
+    """Whether the cohort records an event: its 0/1 column with values, and its day column
+    (which may be all empty when nobody had the event)."""
+    return available(data, event) and (days or f"{event}_days") in data
+
+
+def _missing_words(columns: list[str]) -> str:
+    labels = [BY_NAME[c].label if c in BY_NAME else c for c in columns]
+    return join_words([f"{in_sentence(label)} (`{c}`)"
+                       for label, c in zip(labels, columns, strict=True)])
+
+
+def count_comparison(rec: Recorder, data: pd.DataFrame, column: str, group_col: str,
+                     groups: list, alpha: float, what: str) -> str:
+    """``CMV reactivation occurred in 22 of 36 (61.1%): ... (Fisher's exact test, P = 0.267,
+    not statistically significant).`` Missing values are left out of the denominators."""
+    values = data[column]
+    whole = rec.count(column, "whole", int((values == 1).sum()), int(values.notna().sum()),
+                      "patients")
+    parts = []
+    for g in groups:
+        part = values[data[group_col] == g]
+        parts.append(f"{rec.count(column, g, int((part == 1).sum()), int(part.notna().sum()))}"
+                     f" in {group_phrase(g)}")
+    result = group_tests.compare_categories(values, data[group_col], [1, 0])
+    if np.isnan(result.p_value):
+        test = "no test could be computed"
+    else:
+        test = (f"{test_words(result.test)}, P = {rec.p(column + '.p_value', result.p_value)}, "
+                f"{significance_words(result.p_value, alpha)}")
+    return f"{capitalise(what)} occurred in {whole}: {join_words(parts)} ({test})."
+
+
+def frequent_first(data: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The available columns, most frequent outcome first (ties in the given order)."""
+    present = [c for c in columns if available(data, c)]
+    return sorted(present, key=lambda c: -int((data[c] == 1).sum()))
+
+
+def listed_outcomes(rec: Recorder, data: pd.DataFrame, columns: list[str], group_col: str,
+                    groups: list, alpha: float, words: dict[str, str], noun: str) -> str:
+    """Whole-cohort counts of several 0/1 outcomes, most frequent first, and which of them
+    differ between the groups at `alpha` (with the group in which they were most frequent).
+    """
+    present = frequent_first(data, columns)
+    if not present:
+        return ""
+    listed = []
+    for c in present:
+        k, n = int((data[c] == 1).sum()), int(data[c].notna().sum())
+        listed.append(f"{words[c]} {rec.count(c, 'whole', k, n)}")
+    text = f"{capitalise(noun)}, most frequent first: {join_words(listed)}."
+    results = {c: group_tests.compare_categories(data[c], data[group_col], [1, 0])
+               for c in present}
+    significant = [c for c, r in results.items() if r.p_value < alpha]
+    computable = [c for c, r in results.items() if not np.isnan(r.p_value)]
+    if not computable:
+        return text + " No between-group test could be computed."
+    if not significant:
+        smallest = min(computable, key=lambda c: results[c].p_value)
+        p = rec.p(smallest + ".p_value", results[smallest].p_value)
+        return (text + f" None differed significantly between the groups (smallest P = {p}, "
+                f"{words[smallest]}).")
+    found = []
+    for c in significant:
+        rates = {}
+        for g in groups:
+            part = data.loc[data[group_col] == g, c]
+            rates[g] = (part == 1).sum() / part.notna().sum() if part.notna().any() else -1
+        top = max(rates.values())
+        most = [g for g, r in rates.items() if r == top]
+        found.append(f"{words[c]} (P = {rec.p(c + '.p_value', results[c].p_value)}, most "
+                     f"frequent in {join_words([group_phrase(g) for g in most])})")
+    return text + f" Statistically significant between-group differences: {join_words(found)}."
+
+
+def engraftment_sentence(rec: Recorder, data: pd.DataFrame, event: str, group_col: str,
+                         groups: list, alpha: float, what: str) -> str:
+    """Who engrafted, the median day (range) overall and by group, and the rank test."""
+    days = data[f"{event}_days"]
+    engrafted = int((data[event] == 1).sum())
+    n = int(data[event].notna().sum())
+    share = rec.count(event, "whole", engrafted, n, "patients")
+    if engrafted == 0:
+        return f"No patient had {what} recorded."
+    median = rec.number(f"{event}.median_days", "whole", days.median(), "days")
+    low = rec.number(f"{event}.min_days", "whole", days.min(), "days")
+    high = rec.number(f"{event}.max_days", "whole", days.max(), "days")
+    parts = []
+    for g in groups:
+        part = days[data[group_col] == g].dropna()
+        parts.append("none engrafted in " + group_phrase(g) if part.empty else
+                     f"{rec.number(f'{event}.median_days', g, part.median(), 'days')} days in "
+                     f"{group_phrase(g)}")
+    result = group_tests.compare_numbers(days, data[group_col])
+    if np.isnan(result.p_value):
+        test = "no test could be computed"
+    else:
+        test = (f"{test_words(result.test)}, P = {rec.p(event + '.p_value', result.p_value)}, "
+                f"{significance_words(result.p_value, alpha)}")
+    missing = n - engrafted
+    failed = ""
+    if missing:
+        shown = rec.number(f"{event}.not_engrafted", "whole", missing, "patients", str(missing))
+        failed = (f" The other {shown} had none recorded (graft failure, or death or the end "
+                  "of follow-up before it).")
+    return (f"{capitalise(what)} was recorded in {share}, after a median of {median} "
+            f"days (range {low}–{high}); the medians by group were {join_words(parts)} "
+            f"({test}).{failed}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The sections
+# ---------------------------------------------------------------------------------------------
+def _table1_whole(numbers: pd.DataFrame, variable: str) -> pd.DataFrame:
+    return numbers[(numbers["variable"] == variable) & (numbers["group"] == "whole")]
+
+
+def _difference_label(variable: str, level: str) -> str:
+    label = in_sentence(BY_NAME[variable].label if variable in BY_NAME else "Follow-up")
+    how = {r.how for r in TABLE1_ROWS if r.variable == variable}
+    if level.startswith(("> ", "≤ ")):
+        return f"{label} over {level[2:]}"
+    if "each_level" in how and level:
+        return f"{level.lower()} {label}"
+    return label
+
+
+def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: float,
+                     link: str | None = None) -> Section:
+    """Cohort size by group, age, follow-up, disease status, selected characteristics, donor
+    types, and the baseline characteristics that differ between the groups at `alpha`."""
+    rec = Recorder("baseline")
+    table1 = baseline_table(data, group_col, groups)
+    numbers = table1["numbers"]
+    n = rec.number("patients", "whole", len(data), "patients", str(len(data)))
+    sizes = []
+    for g in groups:
+        size = int((data[group_col] == g).sum())
+        sizes.append(f"{rec.number('patients', g, size, 'patients', str(size))} in "
+                     f"{group_phrase(g)}")
+    text = [f"The cohort has {n} patients: {join_words(sizes)}."]
+    age = _table1_whole(numbers, "age_years").query("level == ''").iloc[0]
+    follow = _table1_whole(numbers, "followup_months")
+    sentence = (f"Their median age at the transplant was "
+                f"{rec.number('age.median', 'whole', age['median'], 'years')} years (range "
+                f"{rec.number('age.min', 'whole', age['min'], 'years')}–"
+                f"{rec.number('age.max', 'whole', age['max'], 'years')})")
+    if not follow.empty:
+        f = follow.iloc[0]
+        sentence += (f", and the median follow-up after it was "
+                     f"{rec.number('followup.median', 'whole', f['median'], 'months')} months "
+                     f"(range {rec.number('followup.min', 'whole', f['min'], 'months')}–"
+                     f"{rec.number('followup.max', 'whole', f['max'], 'months')})")
+    text.append(sentence + ".")
+    status = _table1_whole(numbers, "disease_status")
+    if not status.empty:
+        levels = []
+        for _, r in status.iterrows():
+            shown = rec.count(f"disease_status={r['level']}", "whole", int(r["count"]),
+                              int(r["n"]))
+            levels.append(f"{in_sentence(r['level'])} in {shown}")
+        text.append(f"Before the bridging therapy, disease status was "
+                    f"{join_words(levels)}.")
+    facts = []
+    for variable, words in BASELINE_FACTS.items():
+        rows = _table1_whole(numbers, variable)
+        if rows.empty:
+            continue
+        r = rows.iloc[0]
+        facts.append(f"{rec.count(variable, 'whole', int(r['count']), int(r['n']))} had "
+                     f"{words}")
+    if facts:
+        text.append(f"In the whole cohort, {join_words(facts)}.")
+    donors = _table1_whole(numbers, "donor_type")
+    if not donors.empty:
+        kinds = []
+        for _, r in donors.iterrows():
+            shown = rec.count(f"donor_type={r['level']}", "whole", int(r["count"]), int(r["n"]))
+            kinds.append(f"{r['level']} in {shown}")
+        text.append(f"The donor was {join_words(kinds)} (HID haploidentical, MSD matched "
+                    "sibling, MUD matched unrelated).")
+    tested = numbers[numbers["p_value"].notna()].drop_duplicates(["variable", "p_value"])
+    differing = tested[tested["p_value"] < alpha]
+    count = rec.number("baseline.tests", "", len(tested), "tests", str(len(tested)))
+    if differing.empty:
+        text.append(f"None of the {count} baseline comparisons between the groups was "
+                    f"statistically significant.")
+    else:
+        items = [f"{_difference_label(r['variable'], r['level'])} "
+                 f"(P = {rec.p(r['variable'] + '.p_value', r['p_value'])})"
+                 for _, r in differing.iterrows()]
+        many = "comparison was" if len(differing) == 1 else "comparisons were"
+        text.append(f"Of the {count} baseline comparisons between the groups, "
+                    f"{len(differing)} {many} statistically significant: {join_words(items)}. "
+                    f"With this many unadjusted tests, some differences at the {alpha:g} level "
+                    "are expected by chance alone.")
+    if table1["omitted"]:
+        text.append(f"The data lack {_missing_words(list(dict.fromkeys(table1['omitted'])))}.")
+    return Section("baseline", SECTIONS[0][1], link,
+                   " ".join(text) + _see_also(link), pd.DataFrame(rec.rows))
+
+
+def survival_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
+                     alpha: float, link: str | None = None) -> Section:
+    """Overall and progression-free survival: two paragraphs."""
+    rec = Recorder("os_pfs")
+    os_text = endpoint_paragraph(rec, data, "os", group_col, groups, landmark_months, alpha)
+    pfs_text = endpoint_paragraph(rec, data, "pfs", group_col, groups, landmark_months, alpha)
+    text = (f"**Overall survival** (death from any cause, counted from the transplant). "
+            f"{os_text}\n\n**Progression-free survival** (relapse or death, whichever came "
+            f"first). {pfs_text}{_see_also(link)}")
+    return Section("os_pfs", SECTIONS[1][1], link, text, pd.DataFrame(rec.rows))
+
+
+def grfs_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
+                 alpha: float, link: str | None = None) -> Section:
+    """GRFS, or, when the data lack one of its GVHD columns, a sentence saying so."""
+    rec = Recorder("grfs")
+    text = ("GRFS counts as an event whichever comes first of relapse, death, grade III–IV "
+            "acute GVHD and severe chronic GVHD. ")
+    lacking = [c for c in ENDPOINTS["grfs"].requires if c not in data]
+    named = [c for c in lacking if not (c.endswith("_days") and c[:-5] in lacking)]
+    if lacking:
+        text += (f"The data lack {_missing_words(named)}, so GRFS cannot be computed: "
+                 "without its GVHD events it would only repeat progression-free survival.")
+        return Section("grfs", SECTIONS[2][1], link, text + _see_also(link),
+                       pd.DataFrame(rec.rows, columns=RECORD_COLUMNS))
+    text += endpoint_paragraph(rec, data, "grfs", group_col, groups, landmark_months, alpha)
+    return Section("grfs", SECTIONS[2][1], link, text + _see_also(link), pd.DataFrame(rec.rows))
+
+
+def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
+                alpha: float, link: str | None = None) -> Section:
+    """NRM by the paper's method, then the competing-risk estimate of the whole cohort."""
+    rec = Recorder("nrm")
+    text = ("Non-relapse mortality is death without a prior relapse. As in the paper, it is "
+            "estimated as one minus a Kaplan–Meier curve in which relapsed patients are "
+            "censored, and compared with the log-rank test. ")
+    text += endpoint_paragraph(rec, data, "nrm", group_col, groups, landmark_months, alpha)
+    competing = endpoint_summary(data, "nrm", group_col, groups, landmark_months,
+                                 COMPETING_METHOD, alpha)
+    whole, first = competing.iloc[0], competing.iloc[1]
+    if whole["events"] > 0:
+        aj = Recorder("nrm")
+        estimate = estimate_phrase(aj, "nrm_aalen_johansen", whole)
+        rec.rows += aj.rows
+        test = ("no Gray's test could be computed" if np.isnan(first["p_value"]) else
+                f"Gray's test between the groups gives P = "
+                f"{rec.p('nrm_aalen_johansen.p_value', first['p_value'])}, "
+                f"{significance_words(first['p_value'], alpha)}")
+        text += (f" Counting relapse as a competing event instead (Aalen–Johansen), NRM at "
+                 f"{landmark_label(landmark_months)} was {estimate} in the whole cohort; "
+                 f"{test}.")
+    return Section("nrm", SECTIONS[3][1], link, text + _see_also(link), pd.DataFrame(rec.rows))
+
+
+def gvhd_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
+                 alpha: float, link: str | None = None) -> Section:
+    """Acute GVHD at day 100 and chronic GVHD at the landmark, or what the data lack."""
+    rec = Recorder("gvhd")
+    readings = [("agvhd_2_4", DAY_100_MONTHS), ("agvhd_3_4", DAY_100_MONTHS),
+                ("cgvhd", landmark_months)]
+    present = [(n, m) for n, m in readings if has_event(data, n)]
+    absent = [n for n, _ in readings if not has_event(data, n)]
+    if not present:
+        text = (f"The data hold no GVHD information (they lack {_missing_words(absent)}), so "
+                "this part of the paper cannot be recomputed.")
+        return Section("gvhd", SECTIONS[4][1], link, text + _see_also(link),
+                       pd.DataFrame(rec.rows, columns=RECORD_COLUMNS))
+    paragraphs = ["Incidences follow the paper's method (one minus Kaplan–Meier, relapse or "
+                  "death before GVHD censored) and are compared with the log-rank test."]
+    for name, months in present:
+        what = ENDPOINT_WORDS[name][0]
+        body = endpoint_paragraph(rec, data, name, group_col, groups, months, alpha)
+        paragraphs.append(f"**{capitalise(what)}.** {body}")
+    if absent:
+        paragraphs.append(f"The data lack {_missing_words(absent)}, so "
+                          f"{'it is' if len(absent) == 1 else 'they are'} not reported.")
+    return Section("gvhd", SECTIONS[4][1], link, "\n\n".join(paragraphs) + _see_also(link),
+                   pd.DataFrame(rec.rows))
+
+
+def engraftment_infection_section(data: pd.DataFrame, group_col: str, groups: list,
+                                  alpha: float, link: str | None = None) -> Section:
+    """Engraftment times, viral reactivation, complications and infections."""
+    rec = Recorder("engraftment_infection")
+    paragraphs = []
+    engraftment = []
+    for event, what in (("neutrophil_engraftment", "neutrophil engraftment"),
+                        ("platelet_engraftment", "platelet engraftment")):
+        if has_event(data, event):
+            engraftment.append(engraftment_sentence(rec, data, event, group_col, groups,
+                                                    alpha, what))
+    if engraftment:
+        paragraphs.append(" ".join(engraftment))
+    viral = [count_comparison(rec, data, c, group_col, groups, alpha, OUTCOME_WORDS[c])
+             for c in VIRUSES if available(data, c)]
+    if available(data, "cmv_disease"):
+        k = int((data["cmv_disease"] == 1).sum())
+        shown = rec.number("cmv_disease", "whole", k, "patients", str(k))
+        viral.append(f"CMV disease developed in {shown} patient{'s' if k != 1 else ''}.")
+    if viral:
+        paragraphs.append(" ".join(viral))
+    other = [listed_outcomes(rec, data, COMPLICATIONS, group_col, groups, alpha,
+                             OUTCOME_WORDS, "transplant complications"),
+             listed_outcomes(rec, data, INFECTIONS, group_col, groups, alpha,
+                             INFECTION_WORDS, "infections by site")]
+    other = [t for t in other if t]
+    if other:
+        paragraphs.append(" ".join(other))
+    wanted = (["neutrophil_engraftment", "platelet_engraftment"] + VIRUSES + ["cmv_disease"]
+              + COMPLICATIONS + INFECTIONS)
+    absent = [c for c in wanted if not available(data, c)]
+    if not paragraphs:
+        paragraphs.append("The data hold no engraftment, infection or complication columns, "
+                          "so this part of the paper cannot be recomputed.")
+    elif absent:
+        paragraphs.append(f"The data lack {_missing_words(absent)}.")
+    text = "\n\n".join(paragraphs) + _see_also(link)
+    return Section("engraftment_infection", SECTIONS[5][1], link, text,
+                   pd.DataFrame(rec.rows, columns=RECORD_COLUMNS))
+
+
+def results_narrative(data: pd.DataFrame, group_col: str, groups: list,
+                      landmark_months: float = 24.0, alpha: float = 0.05,
+                      links: dict | None = None) -> Narrative:
+    """The whole computed Results narrative of a cohort.
+
+    Parameters
+    ----------
+    data : validated cohort (:func:`bridge_hsct.cohort.validate.load_cohort`).
+    group_col, groups : the compared groups, in display order (the first is the reference).
+    landmark_months : where survival and incidence estimates are read (acute GVHD: day 100).
+    alpha : significance level of the words and one minus the confidence level.
+    links : section key → chapter label to link to (None: :func:`chapter_links`, i.e. the
+        chapters the book builds; a missing key or None value means no link).
+
+    Returns
+    -------
+    Narrative
+        Sections in the paper's order, each with its text and the numbers it prints.
+    """
+    links = chapter_links() if links is None else links
+    args = (data, group_col, groups)
+    sections = [
+        baseline_section(*args, alpha, links.get("baseline")),
+        survival_section(*args, landmark_months, alpha, links.get("os_pfs")),
+        grfs_section(*args, landmark_months, alpha, links.get("grfs")),
+        nrm_section(*args, landmark_months, alpha, links.get("nrm")),
+        gvhd_section(*args, landmark_months, alpha, links.get("gvhd")),
+        engraftment_infection_section(*args, alpha, links.get("engraftment_infection")),
+    ]
+    return Narrative(sections, settings_text(landmark_months, alpha))

@@ -1,0 +1,1 @@
+"""Rendering: number formatting, escaping, disclosure, tables and figures."""

@@ -1,0 +1,32 @@
+"""Descriptive statistics shared by the by-group tables (Tables 1 and 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .disclosure import count_text, is_small
+
+
+def count_known(values: pd.Series, hit: pd.Series) -> tuple[int, int]:
+    """(number of patients with `hit`, number with a known value)."""
+    known = values.notna()
+    return int((hit & known).sum()), int(known.sum())
+
+
+def n_percent(k: int, n: int) -> str:
+    """``k (p%)`` with one decimal, ``–`` when nobody has a known value, ``< k₀`` when `k`
+    is a small cell (:mod:`bridge_hsct.render.disclosure`)."""
+    if not n:
+        return "–"
+    if is_small(k):
+        return count_text(k)
+    return f"{k} ({100 * k / n:.1f}%)"
+
+
+def median_range(values: pd.Series) -> tuple[float, float, float]:
+    """(median, minimum, maximum) of the known values; NaNs when there are none."""
+    v = values.dropna()
+    if v.empty:
+        return (np.nan, np.nan, np.nan)
+    return float(v.median()), float(v.min()), float(v.max())

@@ -1,0 +1,1 @@
+"""Statistics: estimators and tests on arrays and frames; they print nothing."""

@@ -1,6 +1,0 @@
-"""``python -m bridge_hsct.synthetic``: regenerate the synthetic cohort and its report."""
-
-from .pipeline import main
-
-if __name__ == "__main__":
-    main()
