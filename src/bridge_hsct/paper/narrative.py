@@ -398,9 +398,34 @@ def test_sentence(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float,
             f"significantly ({test} across all groups, P = {shown}).")
 
 
+#: A gap between 1 − Kaplan–Meier and Aalen–Johansen that the words must mention: five
+#: percentage points, about the width that changes how a reader compares cohorts.
+MATERIAL_GAP = 0.05
+
+
+def competing_sentence(rec: Recorder, data: pd.DataFrame, name: str, group_col: str,
+                       groups: list, landmark_months: float, alpha: float, paper_whole) -> str:
+    """The Aalen–Johansen reading of an incidence, when it differs materially from the
+    paper's 1 − Kaplan–Meier (which treats patients who relapsed or died first as if they
+    could still have the event, and so overstates it); else ``""``."""
+    competing = endpoint_summary(data, name, group_col, groups, landmark_months,
+                                 COMPETING_METHOD, alpha).iloc[0]
+    gap = paper_whole["estimate"] - competing["estimate"]
+    if not abs(gap) >= MATERIAL_GAP:  # also when either is not estimable
+        return ""
+    what = ENDPOINT_WORDS[name][0]
+    estimate = estimate_phrase(rec, f"{name}_aalen_johansen", competing)
+    points = rec.number(f"{name}.competing_gap", "whole", 100 * gap, "percentage points",
+                        f"{100 * abs(gap):.2f}")
+    return (f"Many patients relapsed or died before any {what}, and 1 − Kaplan–Meier "
+            f"counts them as if they could still have it: counted as competing events "
+            f"(Aalen–Johansen), the incidence at {landmark_label(landmark_months)} was "
+            f"{estimate}, {points} percentage points {'lower' if gap > 0 else 'higher'}.")
+
+
 def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: str,
                        groups: list, landmark_months: float, alpha: float,
-                       method: str = PAPER_METHOD) -> str:
+                       method: str = PAPER_METHOD, competing_note: bool = True) -> str:
     """Whole-cohort estimate (and median), per-group estimates, direction and test.
 
     Parameters
@@ -412,6 +437,8 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     landmark_months : where the estimates are read.
     alpha : significance level and one minus the confidence level.
     method : for incidence endpoints, the paper's ``1 - kaplan-meier`` (default).
+    competing_note : for an incidence by 1 − Kaplan–Meier, add the Aalen–Johansen reading
+        when the two differ materially (:func:`competing_sentence`).
 
     Returns
     -------
@@ -443,7 +470,10 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     text += f" By group, it was {join_words(parts)}."
     direction = direction_sentence(rec, name, by_group)
     test = test_sentence(rec, name, by_group, alpha, no_events=False)
-    return " ".join(t for t in (text, direction, test) if t)
+    competing = (competing_sentence(rec, data, name, group_col, groups, landmark_months, alpha,
+                                    whole)
+                 if competing_note and kind == "incidence" and method == PAPER_METHOD else "")
+    return " ".join(t for t in (text, direction, test, competing) if t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,7 +723,8 @@ def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_month
     text = ("Non-relapse mortality is death without a prior relapse. As in the paper, it is "
             "estimated as one minus a Kaplan–Meier curve in which relapsed patients are "
             "censored, and compared with the log-rank test. ")
-    text += endpoint_paragraph(rec, data, "nrm", group_col, groups, landmark_months, alpha)
+    text += endpoint_paragraph(rec, data, "nrm", group_col, groups, landmark_months, alpha,
+                               competing_note=False)  # said below, whatever the gap
     competing = endpoint_summary(data, "nrm", group_col, groups, landmark_months,
                                  COMPETING_METHOD, alpha)
     whole, first = competing.iloc[0], competing.iloc[1]
