@@ -2,7 +2,8 @@
 
 Seeded random cohorts (2 to 4 groups, whole-day times with many ties, light to heavy
 censoring, small and large groups, sometimes a group without any event of interest) are
-analysed by the package and by R: ``survival::survfit`` (log-log intervals),
+analysed by the package and by R: ``survival::survfit`` (log-log intervals; and reversed,
+for the median follow-up),
 ``survival::survdiff``, ``survival::coxph`` (Efron ties) and ``cmprsk::cuminc`` (Aalen–Johansen
 estimate, its variance and Gray's test). Skipped, with the reason, where R or its packages are
 not installed (``apt-get install r-base-core r-cran-survival r-cran-cmprsk``; `.ci/run` does).
@@ -16,7 +17,12 @@ import pandas as pd
 import pytest
 
 from bridge_hsct.stats.competing import cumulative_incidence, gray_test
-from bridge_hsct.stats.survival import cox_univariate, km_table, logrank_test
+from bridge_hsct.stats.survival import (
+    cox_univariate,
+    km_table,
+    logrank_test,
+    reverse_km_median_followup,
+)
 
 RSCRIPT = shutil.which("Rscript")
 
@@ -49,7 +55,10 @@ gray <- ci$Tests["1", ]
 whole <- cuminc(d$time, d$cause, cencode = 0)[["1 1"]]
 write.csv(data.frame(time = whole$time, est = whole$est, var = whole$var),
           file.path(args[1], "cif.csv"), row.names = FALSE)
+rk <- summary(survfit(Surv(time, cause == 0) ~ 1, data = d, conf.type = "log-log"))$table
 write.csv(data.frame(
+  followup_median = rk[["median"]], followup_lower = rk[["0.95LCL"]],
+  followup_upper = rk[["0.95UCL"]],
   logrank_chi2 = lr$chisq, logrank_p = pchisq(lr$chisq, df, lower.tail = FALSE),
   gray_stat = gray[["stat"]], gray_p = gray[["pv"]], gray_df = gray[["df"]],
   cox_hr = cx[1, "exp(coef)"], cox_se = cx[1, "se(coef)"], cox_p = cx[1, "Pr(>|z|)"]),
@@ -135,3 +144,16 @@ def test_gray_test_across_all_groups(judged):
     assert result.chi2 == pytest.approx(r["tests"]["gray_stat"][0], rel=1e-6, abs=1e-10)
     assert result.df == int(r["tests"]["gray_df"][0])
     assert result.p_value == pytest.approx(r["tests"]["gray_p"][0], rel=1e-5, abs=1e-12)
+
+
+def test_median_follow_up_by_reverse_kaplan_meier(judged):
+    cohort, r = judged
+    result = reverse_km_median_followup(cohort["time"], cohort["cause"] > 0)
+    expected = r["tests"].iloc[0]
+    for ours, theirs in [(result.value, expected["followup_median"]),
+                         (result.lower, expected["followup_lower"]),
+                         (result.upper, expected["followup_upper"])]:
+        if np.isnan(theirs):
+            assert np.isnan(ours)
+        else:
+            assert ours == pytest.approx(theirs, rel=1e-12)

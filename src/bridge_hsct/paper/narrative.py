@@ -34,6 +34,7 @@ from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_text
 from ..render.formatting import ci_label, format_number, format_p, format_percent
 from ..stats import group_tests
+from ..stats.survival import reverse_km_median_followup, to_months
 from .outcomes import (
     COMPETING_METHOD,
     DAY_100_MONTHS,
@@ -612,6 +613,26 @@ def _difference_label(variable: str, level: str) -> str:
     return label
 
 
+def followup_sentence(rec: Recorder, data: pd.DataFrame, observed, alpha: float) -> str:
+    """Median follow-up both ways, each named: by reverse Kaplan–Meier (the usual definition)
+    and as the median of every patient's observed time (Table 1's, deaths included)."""
+    reverse = reverse_km_median_followup(data["followup_days"], data["death"], alpha)
+    median, lower, upper = (to_months(v) for v in (reverse.value, reverse.lower,
+                                                     reverse.upper))
+    shown = ("not reached" if np.isnan(median) else
+             f"{rec.number('followup.reverse_km_median', 'whole', median, 'months')} months")
+    interval = ("" if np.isnan(median) or np.isnan(lower) or np.isnan(upper) else
+                f" ({ci_label(alpha)} "
+                f"{rec.number('followup.reverse_km_lower', 'whole', lower, 'months')} to "
+                f"{rec.number('followup.reverse_km_upper', 'whole', upper, 'months')})")
+    return (f"Median follow-up, by the reverse Kaplan–Meier method (time to last contact, "
+            f"deaths counted as censored), was {shown}{interval}; the median of the observed "
+            f"times, deaths included, which Table 1 gives as the paper does, was "
+            f"{rec.number('followup.median', 'whole', observed['median'], 'months')} months "
+            f"(range {rec.number('followup.min', 'whole', observed['min'], 'months')}–"
+            f"{rec.number('followup.max', 'whole', observed['max'], 'months')}).")
+
+
 def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: float,
                      link: str | None = None) -> Section:
     """Cohort size by group, age, follow-up, disease status, selected characteristics, donor
@@ -632,13 +653,9 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
                 f"{rec.number('age.median', 'whole', age['median'], 'years')} years (range "
                 f"{rec.number('age.min', 'whole', age['min'], 'years')}–"
                 f"{rec.number('age.max', 'whole', age['max'], 'years')})")
-    if not follow.empty:
-        f = follow.iloc[0]
-        sentence += (f", and the median follow-up after it was "
-                     f"{rec.number('followup.median', 'whole', f['median'], 'months')} months "
-                     f"(range {rec.number('followup.min', 'whole', f['min'], 'months')}–"
-                     f"{rec.number('followup.max', 'whole', f['max'], 'months')})")
     text.append(sentence + ".")
+    if not follow.empty:
+        text.append(followup_sentence(rec, data, follow.iloc[0], alpha))
     status = _table1_whole(numbers, "disease_status")
     if not status.empty:
         levels = []

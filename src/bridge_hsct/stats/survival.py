@@ -436,6 +436,32 @@ def km_median(time, event, alpha: float = 0.05) -> Estimate:
     )
 
 
+def reverse_km_median_followup(time, event, alpha: float = 0.05) -> Estimate:
+    """Median follow-up by the reverse Kaplan–Meier method (Schemper & Smith 1996).
+
+    The Kaplan–Meier median of the time to censoring, in which an event (death) censors: what
+    the follow-up would have been had nobody died. The median of all observed times, deaths
+    included, is shorter whenever patients die early, and says more about survival than about
+    follow-up.
+
+    Parameters
+    ----------
+    time, event : array_like
+        See :func:`km_table` (``event`` is the death indicator, or whatever ends follow-up
+        other than censoring).
+    alpha : float, default 0.05
+        One minus the confidence level of the interval (as :func:`km_median`).
+
+    Returns
+    -------
+    Estimate
+        As :func:`km_median`, for the reversed indicator.
+    """
+    durations = as_durations(time)
+    observed = _as_event_indicator(event, durations.size)
+    return km_median(durations, ~observed.astype(bool), alpha)
+
+
 def numbers_at_risk(time, event, at_times) -> np.ndarray:
     """Number of patients still at risk at each time (follow-up ``>= t``).
 
