@@ -13,7 +13,7 @@ from bridge_hsct.paper.published import load_published
 def hand_registry():
     rows = [
         # id, source, quantity, group, statistic, value, conflict, followed, note
-        ("n_b", "table3", "n_patients", "Blinatumomab", "n", 9, None, None, ""),
+        ("n_b", "table3", "n_patients", "Blinatumomab", "n", 9, "", "", ""),
         ("n_c", "table3", "n_patients", "CAR-T", "n", 27, None, None, ""),
         ("cmv_b", "table3", "cmv", "Blinatumomab", "count", 4, None, None, ""),
         ("cmv_c", "table3", "cmv", "CAR-T", "count", 18, None, None, ""),
@@ -50,3 +50,12 @@ def test_real_registry_mrd_p_value_is_not_reproducible():
     result = fisher_from_published_counts(load_published()).set_index("id")
     assert not result.loc["table1.mrd_positive.p_value", "reproduced"]
     assert result.drop(index="table1.mrd_positive.p_value")["reproduced"].all()
+
+
+def test_real_registry_lists_only_the_quantities_printed_twice():
+    registry = load_published()
+    readings = conflicting_readings(registry)
+    keyed = registry[registry["conflict"] != ""]
+    assert 0 < len(readings) == len(keyed) < len(registry) / 10
+    assert (readings.groupby("conflict")["followed"].apply(
+        lambda f: (f == "followed").sum()) == 1).all(), "one reading followed per quantity"

@@ -17,7 +17,8 @@ def conflicting_readings(registry: pd.DataFrame, audit: pd.DataFrame | None = No
     With an `audit` (see :func:`bridge_hsct.paper.audit.audit_table`), each reading gets the value
     recomputed from the data.
     """
-    rows = registry[registry["conflict"].notna()].copy()
+    # the registry spells "no conflict" as an empty cell: "" once loaded, NaN elsewhere
+    rows = registry[registry["conflict"].fillna("").ne("")].copy()
     if audit is not None:
         rows = rows.merge(audit[["id", "recomputed"]], on="id", how="left")
     rows["followed"] = rows["followed"].map({"yes": "followed", "no": "not followed"})
