@@ -234,3 +234,14 @@ def test_hostile_labels_run_no_script_in_the_browser(browser, hostile_site):
             assert not page.dialogs, f"{name}: a label ran as script ({page.dialogs})"
             assert not page.errors, f"{name}: console errors {page.errors}"
             page.close()
+
+
+@pytest.mark.parametrize("side", ["primary", "secondary"])
+def test_phone_menu_buttons_open_their_drawers(browser, served, side):
+    page = visit(browser, f"{served}/os_pfs.html", width=390)
+    button = next(b for b in page.query_selector_all(f"button.{side}-toggle") if b.is_visible())
+    button.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate(f"document.querySelector('#pst-{side}-sidebar-modal').open"), \
+        f"the {side} drawer opened"
+    page.close()
