@@ -1,42 +1,40 @@
-"""Inverse probability of treatment weighting (IPTW): the paper's sensitivity analysis.
+"""The IPTW chapter: the paper's sensitivity analysis by inverse probability of treatment
+weighting, its tables, figures and words.
 
 The paper re-compared the groups after weighting each patient by the inverse of the
 probability of receiving the treatment they received, given their baseline characteristics
-(its Supplementary Fig. 6: OS, PFS, GRFS and grade III–IV aGVHD). The steps here:
+(its Supplementary Fig. 6: OS, PFS, GRFS and grade III–IV aGVHD). The statistics are those of
+:mod:`bridge_hsct.stats.weighting`; this module holds the paper's choices and the chapter:
 
-1. **Propensity model** (:func:`fit_propensity`): a logistic model (statsmodels) of belonging
-   to the non-reference group (the second group in display order, CAR-T in the paper) rather
-   than the reference group, on a small pre-declared set of confounders
-   (:data:`DEFAULT_CONFOUNDERS`) among those present in the data. Covariates are standardised
-   (mean 0, SD 1) and the log-odds ratios carry a ridge (L2) penalty ``λ/2 · Σβ²`` with
-   ``λ = 1`` (:data:`DEFAULT_PENALTY`; the intercept is not penalised), i.e. a normal prior
-   with SD 1 on each per-SD log-odds ratio. With 36 patients, 9 of them in one group, an
-   unpenalised model on the paper's "all covariates" separates the groups perfectly (graft
+1. **Propensity model** (:func:`propensity_model`): belonging to the non-reference group (the
+   second group in display order, CAR-T in the paper) rather than the reference group, on a
+   small pre-declared set of confounders (:data:`DEFAULT_CONFOUNDERS`) among those present in
+   the data, coded as numeric terms from the data dictionary (:func:`covariate_terms`), with a
+   ridge penalty λ = 1 (:data:`DEFAULT_PENALTY`). With 36 patients, 9 of them in one group,
+   an unpenalised model on the paper's "all covariates" separates the groups perfectly (graft
    source alone nearly does) and the maximum-likelihood propensities run to 0 and 1; the
    penalty keeps them finite at the cost of a little residual imbalance, which the balance
-   table shows. ``penalty=0`` gives the ordinary maximum-likelihood fit.
-2. **Stabilised weights** (:func:`stabilised_weights`): ``P(A = a) / P(A = a | X)``, so that
-   each group's weights average about 1 and the weighted sample keeps roughly the real size.
-3. **Trimming** (:func:`truncate_weights`): weights below the 1st or above the 99th percentile
-   of all weights are set to those percentiles (truncation: no patient is dropped); how many
-   and the thresholds are reported.
-4. **Balance** (:func:`balance_table`): standardised mean differences of every Table 1
+   table shows.
+2. **Weights** (:func:`iptw`): stabilised, truncated at the 1st and 99th percentiles of all
+   weights (:data:`DEFAULT_TRIM_PERCENTILES`; no patient is dropped).
+3. **Balance** (:func:`balance_table`): standardised mean differences of every Table 1
    covariate (each level of a categorical one) before and after weighting.
-5. **Outcomes** (:func:`iptw_outcomes`): Kaplan–Meier curves without and with weights
-   (lifelines ``KaplanMeierFitter(weights=...)``) and the hazard ratio of the non-reference
-   group from an unweighted Cox model and from a weighted one (Breslow ties) with robust
-   (Lin–Wei sandwich) standard errors. For grade III–IV aGVHD, relapse and death
+4. **Outcomes** (:func:`iptw_outcomes`): Kaplan–Meier curves without and with weights and
+   the hazard ratio of the non-reference group from an unweighted Cox model and from a
+   weighted one with robust standard errors. For grade III–IV aGVHD, relapse and death
    before it are censored (the paper's Kaplan–Meier convention), so its weighted curve is a
    1 − Kaplan–Meier incidence and its hazard ratio cause-specific.
+5. **Sensitivity** (:func:`weighting_sensitivity`): the weighted hazard ratios under other
+   penalties and truncations.
 
-The robust variance treats the weights as known; it ignores the uncertainty of the estimated
-propensities (usually conservative for the ATE, Austin 2016).
+:func:`iptw_report` computes and saves everything; the chapter's notebook shows the parts of
+the :class:`IptwReport` it returns.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,24 +44,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import statsmodels.api as sm  # noqa: E402
-from lifelines import KaplanMeierFitter  # noqa: E402
-from lifelines.exceptions import StatisticalWarning  # noqa: E402
+from IPython.display import Markdown  # noqa: E402
 from scipy import stats  # noqa: E402
-from scipy.special import expit  # noqa: E402
-from statsmodels.tools.sm_exceptions import (  # noqa: E402
-    ConvergenceWarning as StatsmodelsConvergenceWarning,
-)
-from statsmodels.tools.sm_exceptions import PerfectSeparationWarning  # noqa: E402
 
 from ..cohort.endpoints import ENDPOINTS, as_censored, derive  # noqa: E402
 from ..cohort.schema import BY_NAME  # noqa: E402
 from ..render.disclosure import count_text, is_small, min_cell_count  # noqa: E402
 from ..render.escaping import markdown_code, markdown_text, plot_text  # noqa: E402
-from ..render.figures import group_colours  # noqa: E402
+from ..render.figures import group_colours, save_figure  # noqa: E402
 from ..render.formatting import ci_label, format_p, result_alpha  # noqa: E402
-from ..stats.breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective, robust_variance  # noqa: E402
+from ..render.tables import render_table, save_table  # noqa: E402
+from ..stats import weighting as weighting_stats  # noqa: E402
 from ..stats.survival import cox_univariate, months_to_days, to_months  # noqa: E402
+from ..stats.weighting import (  # noqa: E402
+    HazardRatio,
+    PropensityFit,
+    Trimming,
+    curve_at,
+    effective_sample_size,
+    stabilised_weights,
+    truncate_weights,
+    weighted_at_risk,
+    weighted_cox,
+    weighted_km,
+)
+from .subgroups import figure_markdown, in_sentence  # noqa: E402
 from .table1 import TABLE1_ROWS  # noqa: E402
 
 #: Confounders of the propensity model, declared before looking at outcomes: the prognostic
@@ -162,42 +167,37 @@ def covariate_terms(data: pd.DataFrame, variables, categorical: str = "reference
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class PropensityModel:
-    """A fitted propensity model.
+    """The propensity model of the chapter: which groups, which terms, and the fit.
 
     Attributes
     ----------
     reference, treated : the two groups; the model gives P(treated | covariates).
     terms : the model's terms.
-    coefficients : log-odds ratio per SD of each term (and the intercept), a Series.
-    penalty : ridge λ (0: maximum likelihood).
-    propensity : P(treated | covariates) of each patient, indexed like the data.
-    skipped : confounders left out, with the reason.
-    imputed : term → number of missing values replaced by the term's mean.
+    fit : the fitted model (coefficients per SD, penalty, propensities, imputed values).
+    skipped : confounders (or terms) left out, with the reason.
     """
 
     reference: object
     treated: object
     terms: list
-    coefficients: pd.Series
-    penalty: float
-    propensity: pd.Series
+    fit: PropensityFit
     skipped: dict = field(default_factory=dict)
-    imputed: dict = field(default_factory=dict)
 
 
-def fit_propensity(data: pd.DataFrame, group_col: str, groups: list,
-                   confounders=DEFAULT_CONFOUNDERS,
-                   penalty: float = DEFAULT_PENALTY) -> PropensityModel:
+def propensity_model(data: pd.DataFrame, group_col: str, groups: list,
+                     confounders=DEFAULT_CONFOUNDERS,
+                     penalty: float = DEFAULT_PENALTY) -> PropensityModel:
     """Logistic model of belonging to ``groups[1]`` rather than ``groups[0]``.
 
     Parameters
     ----------
     data : cohort with exactly the two groups in `group_col`.
     group_col, groups : the two groups, reference first.
-    confounders : candidate covariates; those absent or constant are skipped (reported).
-    penalty : ridge λ on the standardised coefficients (intercept unpenalised); the
-        objective is ``-loglik + λ/2 · Σβ²`` (statsmodels ``GLM.fit_regularized`` with
-        ``L1_wt=0`` and ``alpha = λ/n``). 0 gives the maximum-likelihood ``Logit`` fit.
+    confounders : candidate covariates, coded by :func:`covariate_terms` (categorical ones
+        as level indicators, ordinal ones as ranks); those absent or constant are skipped
+        (reported).
+    penalty : ridge λ on the standardised coefficients
+        (:func:`bridge_hsct.stats.weighting.fit_propensity`); 0: maximum likelihood.
 
     Returns
     -------
@@ -205,109 +205,12 @@ def fit_propensity(data: pd.DataFrame, group_col: str, groups: list,
     """
     if len(groups) != 2:
         raise ValueError(f"IPTW compares two groups; got {len(groups)}: {groups}")
-    if penalty < 0:
-        raise ValueError("penalty must be >= 0")
     treated = (data[group_col] == groups[1]).to_numpy(float)
     columns, terms, skipped = covariate_terms(data, confounders, "reference")
-    imputed = {t.name: int(columns[t.name].isna().sum()) for t in terms
-               if columns[t.name].isna().any()}
-    filled = columns.fillna(columns.mean())
-    keep = [t for t in terms if filled[t.name].std(ddof=0) > 0]
-    for t in terms:
-        if t not in keep:
-            skipped[t.name] = "constant once missing values are filled"
-    names = [t.name for t in keep]
-    standardised = (filled[names] - filled[names].mean()) / filled[names].std(ddof=0)
-    design = sm.add_constant(standardised.to_numpy(float), has_constant="add")
-    n = len(treated)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PerfectSeparationWarning)
-        warnings.simplefilter("ignore", StatsmodelsConvergenceWarning)
-        if penalty > 0 and names:
-            alpha = np.r_[0.0, np.full(len(names), penalty / n)]
-            fit = sm.GLM(treated, design, family=sm.families.Binomial()).fit_regularized(
-                method="elastic_net", alpha=alpha, L1_wt=0.0)
-            params = np.asarray(fit.params, float)
-        else:
-            params = np.asarray(sm.Logit(treated, design).fit(disp=0).params, float)
-    propensity = pd.Series(expit(design @ params), index=data.index, name="propensity")
-    coefficients = pd.Series(params, index=["intercept", *names], name="log_odds_ratio_per_sd")
-    return PropensityModel(groups[0], groups[1], keep, coefficients, penalty, propensity,
-                           skipped, imputed)
-
-
-def stabilised_weights(treated, propensity) -> np.ndarray:
-    """Stabilised inverse probability of treatment weights (ATE).
-
-    ``w = P(A = 1) / e(X)`` for a treated patient and ``P(A = 0) / (1 - e(X))`` for a
-    reference patient, with ``P(A = 1)`` the share of treated patients and ``e(X)`` the
-    propensity.
-
-    Parameters
-    ----------
-    treated : array_like of bool or 0/1
-    propensity : array_like of probabilities in (0, 1)
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    a = np.asarray(treated, dtype=float)
-    e = np.asarray(propensity, dtype=float)
-    if a.shape != e.shape:
-        raise ValueError("treated and propensity must have the same length")
-    if np.any((e <= 0) | (e >= 1)):
-        raise ValueError("propensities must lie strictly between 0 and 1")
-    share = a.mean()
-    return np.where(a == 1, share / e, (1 - share) / (1 - e))
-
-
-@dataclass(frozen=True)
-class Trimming:
-    """How the weights were truncated."""
-
-    lower_percentile: float
-    upper_percentile: float
-    lower_bound: float
-    upper_bound: float
-    n_below: int
-    n_above: int
-
-    @property
-    def n_trimmed(self) -> int:
-        """Number of patients whose weight was changed."""
-        return self.n_below + self.n_above
-
-
-def truncate_weights(weights, percentiles=DEFAULT_TRIM_PERCENTILES):
-    """Set weights below/above two percentiles of all weights to those percentiles.
-
-    Parameters
-    ----------
-    weights : array_like
-    percentiles : (lower, upper) in [0, 100], e.g. ``(1, 99)``; ``(0, 100)`` changes nothing.
-
-    Returns
-    -------
-    truncated : numpy.ndarray
-    trimming : Trimming
-        The percentiles, the bounds they give (linear interpolation, numpy's default) and how
-        many weights were raised to the lower bound or lowered to the upper one.
-    """
-    w = np.asarray(weights, dtype=float)
-    low_pct, high_pct = percentiles
-    if not 0 <= low_pct <= high_pct <= 100:
-        raise ValueError("percentiles must satisfy 0 <= lower <= upper <= 100")
-    low, high = np.percentile(w, [low_pct, high_pct])
-    truncated = np.clip(w, low, high)
-    return truncated, Trimming(float(low_pct), float(high_pct), float(low), float(high),
-                               int((w < low).sum()), int((w > high).sum()))
-
-
-def effective_sample_size(weights) -> float:
-    """Kish's effective sample size, ``(Σw)² / Σw²``."""
-    w = np.asarray(weights, dtype=float)
-    return float(w.sum() ** 2 / (w ** 2).sum()) if len(w) else math.nan
+    fit = weighting_stats.fit_propensity(columns, treated, penalty)
+    skipped.update({name: "constant once missing values are filled" for name in fit.constant})
+    kept = [t for t in terms if t.name not in fit.constant]
+    return PropensityModel(groups[0], groups[1], kept, fit, skipped)
 
 
 @dataclass
@@ -346,13 +249,14 @@ def iptw(data: pd.DataFrame, group_col: str, groups: list, confounders=DEFAULT_C
          penalty: float = DEFAULT_PENALTY,
          trim_percentiles=DEFAULT_TRIM_PERCENTILES) -> Weighting:
     """Propensity model, stabilised weights and their truncation, in one call."""
-    model = fit_propensity(data, group_col, groups, confounders, penalty)
+    model = propensity_model(data, group_col, groups, confounders, penalty)
+    propensity = model.fit.propensity
     treated = (data[group_col] == groups[1]).to_numpy(int)
-    raw = stabilised_weights(treated, model.propensity.to_numpy())
+    raw = stabilised_weights(treated, propensity.to_numpy())
     weight, trimming = truncate_weights(raw, trim_percentiles)
     frame = pd.DataFrame({
         "patient_id": data["patient_id"] if "patient_id" in data else data.index,
-        "group": data[group_col], "treated": treated, "propensity": model.propensity,
+        "group": data[group_col], "treated": treated, "propensity": propensity,
         "raw_weight": raw, "weight": weight, "trimmed": raw != weight,
     }, index=data.index)
     return Weighting(model, frame, trimming)
@@ -361,49 +265,6 @@ def iptw(data: pd.DataFrame, group_col: str, groups: list, confounders=DEFAULT_C
 # ---------------------------------------------------------------------------------------------
 # Balance
 # ---------------------------------------------------------------------------------------------
-def _weighted_mean(x: np.ndarray, w: np.ndarray) -> float:
-    return float(np.sum(w * x) / np.sum(w))
-
-
-def standardised_mean_difference(x, treated, weights=None, binary: bool | None = None) -> float:
-    """Standardised mean difference of a covariate, treated minus reference.
-
-    ``(m1 - m0) / sqrt((s1² + s0²) / 2)``: the means ``m`` are weighted when `weights` are
-    given; the variances ``s²`` always come from the *unweighted* groups (``p (1 - p)`` for a
-    0/1 covariate, the sample variance with ``n - 1`` otherwise), so that weighting changes
-    only the numerator (the convention of R's cobalt). Missing values are left out.
-
-    Parameters
-    ----------
-    x : array_like
-    treated : array_like of bool or 0/1
-    weights : array_like or None
-    binary : whether `x` is 0/1; by default, whether it only holds 0 and 1.
-
-    Returns
-    -------
-    float
-        NaN when both groups have no variance.
-    """
-    x = np.asarray(x, dtype=float)
-    a = np.asarray(treated, dtype=float) == 1
-    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    known = ~np.isnan(x)
-    x, a, w = x[known], a[known], w[known]
-    if binary is None:
-        binary = bool(np.all(np.isin(x, (0.0, 1.0))))
-    x1, x0 = x[a], x[~a]
-    if binary:
-        p1, p0 = x1.mean(), x0.mean()
-        spread = (p1 * (1 - p1) + p0 * (1 - p0)) / 2
-    else:
-        spread = (x1.var(ddof=1) + x0.var(ddof=1)) / 2
-    difference = _weighted_mean(x1, w[a]) - _weighted_mean(x0, w[~a])
-    if spread <= 0:
-        return math.nan
-    return float(difference / math.sqrt(spread))
-
-
 def balance_table(data: pd.DataFrame, weighting: Weighting, variables=None) -> pd.DataFrame:
     """Standardised mean differences before and after weighting.
 
@@ -418,30 +279,22 @@ def balance_table(data: pd.DataFrame, weighting: Weighting, variables=None) -> p
     -------
     pandas.DataFrame
         One row per term: term, variable, label, binary, in_model (a confounder of the
-        propensity model), mean_reference / mean_treated unweighted and weighted (proportions
-        for 0/1 terms), smd_before, smd_after.
+        propensity model), and from :func:`bridge_hsct.stats.weighting.balance`
+        mean_reference / mean_treated unweighted and weighted (proportions for 0/1 terms),
+        smd_before, smd_after.
     """
     if variables is None:
         variables = [r.variable for r in TABLE1_ROWS if r.variable != "followup_months"]
     columns, terms, _ = covariate_terms(data, variables, "all")
-    a = weighting.frame["treated"].to_numpy()
-    w = weighting.frame["weight"].to_numpy()
     in_model = {t.variable for t in weighting.model.terms}
-    rows = []
-    for term in terms:
-        x = columns[term.name].to_numpy(float)
-        known = ~np.isnan(x)
-        treated, reference = known & (a == 1), known & (a == 0)
-        rows.append({
-            "term": term.name, "variable": term.variable, "label": term.label,
-            "binary": term.binary, "in_model": term.variable in in_model,
-            "mean_reference": x[reference].mean(), "mean_treated": x[treated].mean(),
-            "weighted_mean_reference": _weighted_mean(x[reference], w[reference]),
-            "weighted_mean_treated": _weighted_mean(x[treated], w[treated]),
-            "smd_before": standardised_mean_difference(x, a, None, term.binary),
-            "smd_after": standardised_mean_difference(x, a, w, term.binary),
-        })
-    return pd.DataFrame(rows)
+    table = weighting_stats.balance(columns, [t.binary for t in terms],
+                                    weighting.frame["treated"].to_numpy(),
+                                    weighting.frame["weight"].to_numpy())
+    table.insert(1, "variable", [t.variable for t in terms])
+    table.insert(2, "label", [t.label for t in terms])
+    table.insert(3, "binary", [t.binary for t in terms])
+    table.insert(4, "in_model", [t.variable in in_model for t in terms])
+    return table
 
 
 def balance_display(balance: pd.DataFrame) -> pd.DataFrame:
@@ -470,117 +323,8 @@ def balance_display(balance: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# Weighted Kaplan–Meier and Cox
+# Outcomes
 # ---------------------------------------------------------------------------------------------
-def weighted_km(time, event, weights=None) -> pd.DataFrame:
-    """Kaplan–Meier curve with case weights (lifelines ``KaplanMeierFitter``).
-
-    Parameters
-    ----------
-    time, event : array_like
-        Follow-up and 0/1 event indicator.
-    weights : array_like or None
-        Case weights (None: all 1).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per distinct time (starting at 0): ``time``, ``survival`` (lifelines'
-        weighted product-limit estimate), ``at_risk`` (sum of the weights of the patients
-        with follow-up ``>= time``), ``events`` and ``censored`` (sums of the weights of the
-        patients with an event, or censored, at ``time``). The sums are computed here: the
-        ``censored`` column of lifelines' weighted event table is not a sum of weights.
-    """
-    t = np.asarray(time, dtype=float)
-    e = np.asarray(event, dtype=int)
-    w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=float)
-    fitter = KaplanMeierFitter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StatisticalWarning)
-        fitter.fit(t, e, weights=w)
-    survival = fitter.survival_function_.iloc[:, 0]
-    times = np.union1d([0.0], t)
-    return pd.DataFrame({
-        "time": times,
-        "survival": survival.reindex(times, method="ffill").to_numpy(float),
-        "at_risk": weighted_at_risk(t, w, times),
-        "events": [float(w[(t == x) & (e == 1)].sum()) for x in times],
-        "censored": [float(w[(t == x) & (e == 0)].sum()) for x in times],
-    })
-
-
-def curve_at(curve: pd.DataFrame, t: float) -> float:
-    """Value of a :func:`weighted_km` curve at time `t` (NaN beyond the last time)."""
-    times = curve["time"].to_numpy()
-    if t > times[-1]:
-        return math.nan
-    return float(curve["survival"].iloc[int(np.searchsorted(times, t, side="right")) - 1])
-
-
-def weighted_at_risk(time, weights, at_times) -> np.ndarray:
-    """Sum of the weights of the patients with follow-up ``>= t``, at each time."""
-    t = np.asarray(time, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    return np.array([w[t >= x].sum() for x in np.atleast_1d(at_times)])
-
-
-@dataclass(frozen=True)
-class HazardRatio:
-    """Hazard ratio of the non-reference group, with how it was estimated."""
-
-    analysis: str
-    hr: float
-    lower: float
-    upper: float
-    p_value: float
-    se_log_hr: float
-    n: int
-    events: int
-    reason: str | None = None
-
-
-def weighted_cox(time, event, treated, weights, alpha: float = 0.05,
-                 robust: bool = True) -> HazardRatio:
-    """Hazard ratio of treated vs reference from a weighted Cox model.
-
-    Breslow's partial likelihood with case weights (:mod:`bridge_hsct.stats.breslow`, as R's
-    ``coxph(..., weights = w, ties = "breslow")``); with ``robust=True`` the Wald interval
-    and P use the Lin–Wei sandwich variance, the standard choice for estimated weights.
-
-    Returns
-    -------
-    HazardRatio
-        NaN with a reason when not estimable (no events, one group without events).
-    """
-    t = np.asarray(time, dtype=float)
-    e = np.asarray(event, dtype=int)
-    a = np.asarray(treated, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    analysis = "IPTW Cox, robust SE" if robust else "weighted Cox, model SE"
-    n, events = len(t), int(e.sum())
-
-    def not_estimable(reason):
-        return HazardRatio(analysis, math.nan, math.nan, math.nan, math.nan, math.nan, n,
-                           events, reason)
-
-    if events == 0:
-        return not_estimable("no events")
-    if e[a == 1].sum() == 0 or e[a == 0].sum() == 0:
-        return not_estimable("no events in one group")
-    sets = RiskSets(t, e == 1, a[:, None], w)
-    beta, _, converged, _ = maximise(sets)
-    if not converged or abs(beta[0]) > MAX_ABS_COEF:
-        return not_estimable("did not converge")
-    if robust:
-        variance = robust_variance(beta, sets)
-    else:
-        variance = np.linalg.inv(penalised_objective(beta, sets)[2])
-    b, se = float(beta[0]), math.sqrt(variance[0, 0])
-    z = stats.norm.ppf(1 - alpha / 2)
-    return HazardRatio(analysis, math.exp(b), math.exp(b - z * se), math.exp(b + z * se),
-                       float(2 * stats.norm.sf(abs(b) / se)), se, n, events)
-
-
 def _outcome(data: pd.DataFrame, endpoint: str) -> pd.DataFrame:
     return as_censored(derive(data, endpoint))
 
@@ -810,7 +554,7 @@ def love_plot(balance: pd.DataFrame) -> plt.Figure:
 # ---------------------------------------------------------------------------------------------
 # Text
 # ---------------------------------------------------------------------------------------------
-def describe_weighting(weighting: Weighting, balance: pd.DataFrame) -> str:
+def weighting_text(weighting: Weighting, balance: pd.DataFrame) -> str:
     """Computed paragraphs about the model, the weights and the balance (MyST Markdown)."""
     model = weighting.model
     summary = weighting.summary()
@@ -818,10 +562,11 @@ def describe_weighting(weighting: Weighting, balance: pd.DataFrame) -> str:
     skipped = (" Left out: " + ", ".join(f"{v} ({why})" for v, why in model.skipped.items())
                + "." if model.skipped else "")
     imputed = (" Missing values replaced by the mean: " + ", ".join(
-        f"{k} ({count_text(n)})" for k, n in model.imputed.items()) + "." if model.imputed
+        f"{k} ({count_text(n)})" for k, n in model.fit.imputed.items()) + "."
+        if model.fit.imputed
         else "")
-    penalty = (f"a ridge penalty λ = {model.penalty:g} on the standardised coefficients"
-               if model.penalty > 0 else "no penalty (maximum likelihood)")
+    penalty = (f"a ridge penalty λ = {model.fit.penalty:g} on the standardised coefficients"
+               if model.fit.penalty > 0 else "no penalty (maximum likelihood)")
     groups = "; ".join(
         f"{markdown_text(r['group'])}: {count_text(r['n'])} patients, propensity "
         f"{r['propensity_min']:.2f}–"
@@ -863,7 +608,7 @@ def describe_weighting(weighting: Weighting, balance: pd.DataFrame) -> str:
 PATIENTS_PER_TERM = 10
 
 
-def describe_limits(weighting: Weighting, outcomes: dict) -> str:
+def limits_text(weighting: Weighting, outcomes: dict) -> str:
     """Computed paragraph on the size of the cohort against what the analysis asks of it."""
     summary = weighting.summary()
     smaller = summary.loc[summary["n"].idxmin()]
@@ -885,15 +630,9 @@ def describe_limits(weighting: Weighting, outcomes: dict) -> str:
     if len(weighted):
         widest = weighted.loc[(np.log(weighted["upper"]) - np.log(weighted["lower"])).idxmax()]
         text += (f" The widest weighted hazard-ratio interval, for "
-                 f"{in_sentence_label(widest['endpoint'])}, runs from {widest['lower']:.2f} to "
-                 f"{widest['upper']:.2f}.")
+                 f"{in_sentence(ENDPOINTS[widest['endpoint']].label)}, runs from "
+                 f"{widest['lower']:.2f} to {widest['upper']:.2f}.")
     return text
-
-
-def in_sentence_label(endpoint: str) -> str:
-    """An endpoint's label as it reads inside a sentence."""
-    from .subgroups import in_sentence
-    return in_sentence(ENDPOINTS[endpoint].label)
 
 
 def _ordinal(x: float) -> str:
@@ -904,7 +643,7 @@ def _ordinal(x: float) -> str:
     return f"{n}{suffix}"
 
 
-def describe_events(outcomes: dict) -> str:
+def events_text(outcomes: dict) -> str:
     """Computed bullets: how many events each group contributes to each endpoint."""
     lines = []
     for name, result in outcomes["results"].items():
@@ -1001,12 +740,21 @@ def sensitivity_display(sensitivity: pd.DataFrame) -> pd.DataFrame:
 FIGURE_LABELS = dict(zip(IPTW_ENDPOINTS, "ABCD", strict=True))
 
 
+def _unless_skipped(part):
+    """A part of :class:`IptwReport` that is empty when the analysis was not run."""
+    @functools.wraps(part)
+    def shown(report: IptwReport):
+        return Markdown("") if report.skipped else part(report)
+    return shown
+
+
 @dataclass
 class IptwReport:
     """Everything the IPTW chapter shows, computed and saved by :func:`iptw_report`.
 
-    :meth:`show` returns what a notebook cell displays for each part: a great-tables table,
-    or Markdown (text, figures, or a note saying why the part is missing).
+    Each method returns what one notebook cell displays: a great-tables table, or Markdown
+    (text, figures). When the analysis was not run (``skipped``), :meth:`describe_weights`
+    says why and every other part is empty.
     """
 
     groups: list
@@ -1019,26 +767,16 @@ class IptwReport:
     figures: dict = field(default_factory=dict)
     csv: dict = field(default_factory=dict)
 
-    def show(self, part: str):
-        """Displayable of one part: ``"weights"``, ``"coefficients"``, ``"weight_table"``,
-        ``"balance"``, ``"love_plot"``, ``"events"``, ``"figures"``, ``"hazard_ratios"``,
-        ``"landmarks"``, ``"sensitivity"``, ``"limits"`` or ``"downloads"``."""
-        from IPython.display import Markdown
-
+    def describe_weights(self) -> Markdown:
+        """The model, the weights, their truncation and the balance, in words."""
         if self.skipped:
-            if part == "weights":
-                return Markdown(f":::{{note}} IPTW analysis not run\n{self.skipped}.\n:::\n")
-            return Markdown("")
-        return getattr(self, f"_show_{part}")()
+            return Markdown(f":::{{note}} IPTW analysis not run\n{self.skipped}.\n:::\n")
+        return Markdown(weighting_text(self.weighting, self.balance))
 
-    # -- parts -------------------------------------------------------------------------------
-    def _show_weights(self):
-        from IPython.display import Markdown
-        return Markdown(describe_weighting(self.weighting, self.balance))
-
-    def _show_coefficients(self):
-        from ..render.tables import render_table
-        coefficients = self.weighting.model.coefficients
+    @_unless_skipped
+    def propensity_table(self):
+        """The propensity model's terms and their (log-)odds ratios per SD."""
+        coefficients = self.weighting.model.fit.coefficients
         labels = {t.name: t.label for t in self.weighting.model.terms}
         frame = pd.DataFrame({
             "Term": [labels.get(k, "Intercept") for k in coefficients.index],
@@ -1049,13 +787,14 @@ class IptwReport:
         return render_table(frame, title="Propensity model",
                             subtitle=f"P({self.groups[1]} rather than {self.groups[0]}); "
                                      "covariates standardised (mean 0, SD 1)",
-                            notes=[f"Ridge penalty λ = {self.weighting.model.penalty:g}; "
+                            notes=[f"Ridge penalty λ = {self.weighting.model.fit.penalty:g}; "
                                    "the intercept is not penalised."],
                             stub="Term", test_col=None, indent_col=None,
                             table_id="iptw-propensity-model")
 
-    def _show_weight_table(self):
-        from ..render.tables import render_table
+    @_unless_skipped
+    def weights_table(self):
+        """Propensities and weights per group, with the truncation."""
         summary = self.weighting.summary()
         frame = pd.DataFrame({
             "Group": summary["group"].astype(str), "n": summary["n"],
@@ -1079,8 +818,9 @@ class IptwReport:
                             stub="Group", test_col=None, indent_col=None,
                             table_id="iptw-weights")
 
-    def _show_balance(self):
-        from ..render.tables import render_table
+    @_unless_skipped
+    def covariate_balance(self):
+        """Means and standardised mean differences before and after weighting."""
         display = balance_display(self.balance)
         display.columns = [c.replace("Reference", str(self.groups[0]))
                            .replace("Other", str(self.groups[1])) for c in display.columns]
@@ -1095,10 +835,9 @@ class IptwReport:
                             stub="Covariate", test_col=None, indent_col=None,
                             table_id="iptw-balance")
 
-    def _show_love_plot(self):
-        from IPython.display import Markdown
-
-        from .subgroups import figure_markdown
+    @_unless_skipped
+    def balance_plot(self) -> Markdown:
+        """The figure of the absolute standardised mean differences (love plot)."""
         return Markdown(figure_markdown(
             self.figures["balance"], "figure-iptw-balance",
             "Dot plot of absolute standardised mean differences per covariate, before and "
@@ -1108,18 +847,19 @@ class IptwReport:
             f"{SMD_THRESHOLD:g}; starred terms are in the propensity model.",
             "the balance plot"))
 
-    def _show_limits(self):
-        from IPython.display import Markdown
-        return Markdown(describe_limits(self.weighting, self.outcomes))
+    @_unless_skipped
+    def describe_limits(self) -> Markdown:
+        """What the cohort's size can support, in words."""
+        return Markdown(limits_text(self.weighting, self.outcomes))
 
-    def _show_events(self):
-        from IPython.display import Markdown
-        return Markdown(describe_events(self.outcomes))
+    @_unless_skipped
+    def describe_events(self) -> Markdown:
+        """Events per group and endpoint, as bullets."""
+        return Markdown(events_text(self.outcomes))
 
-    def _show_figures(self):
-        from IPython.display import Markdown
-
-        from .subgroups import figure_markdown, in_sentence
+    @_unless_skipped
+    def curve_figures(self) -> Markdown:
+        """Supplementary Figure 6: unadjusted and weighted curves of each endpoint."""
         parts = []
         for name, result in self.outcomes["results"].items():
             letter = FIGURE_LABELS.get(name, "")
@@ -1149,8 +889,9 @@ class IptwReport:
             parts.append(figure_markdown(self.figures[name], anchor, alt, caption, label))
         return Markdown("\n".join(parts))
 
-    def _show_hazard_ratios(self):
-        from ..render.tables import render_table
+    @_unless_skipped
+    def hazard_ratio_table(self):
+        """Hazard ratios without and with weighting."""
         return render_table(hazard_ratio_display(self.outcomes, self.groups),
                             title="Hazard ratios without and with weighting",
                             subtitle=f"{self.groups[1]} vs {self.groups[0]}",
@@ -1161,8 +902,9 @@ class IptwReport:
                                    "(cause-specific hazard)."],
                             stub="Analysis", test_col=None, table_id="iptw-hazard-ratios")
 
-    def _show_landmarks(self):
-        from ..render.tables import render_table
+    @_unless_skipped
+    def landmark_table(self):
+        """Estimates at the landmark without and with weighting."""
         when = f"{self.landmark_months:g} months"
         rows = []
         for name, part in self.outcomes["landmarks"].groupby("endpoint", sort=False):
@@ -1185,8 +927,9 @@ class IptwReport:
                                    "estimation."],
                             stub="Endpoint", test_col=None, table_id="iptw-landmarks")
 
-    def _show_sensitivity(self):
-        from ..render.tables import render_table
+    @_unless_skipped
+    def sensitivity_table(self):
+        """Weighted hazard ratios under other penalties and truncations."""
         return render_table(sensitivity_display(self.sensitivity),
                             title="How much the answer depends on the weighting choices",
                             subtitle=f"IPTW Cox hazard ratio of {self.groups[1]} vs "
@@ -1198,8 +941,9 @@ class IptwReport:
                                    f"{_ordinal(DEFAULT_TRIM_PERCENTILES[1])} percentiles."],
                             stub="Weighting", test_col=None, table_id="iptw-sensitivity")
 
-    def _show_downloads(self):
-        from IPython.display import Markdown
+    @_unless_skipped
+    def downloads(self) -> Markdown:
+        """Bullets linking the chapter's CSV files."""
         lines = [f"- {{download}}`{name}.csv <{Path(path).as_posix()}>`: {what}"
                  for name, (path, what) in self.csv.items()]
         return Markdown("\n".join(lines))
@@ -1237,9 +981,6 @@ def iptw_report(chapter, landmark_months: float = 24.0, alpha: float = 0.05,
         With ``skipped`` set (and nothing saved) when the cohort does not have exactly two
         groups.
     """
-    from ..render.figures import save_figure
-    from ..render.tables import save_table
-
     groups = list(chapter.groups)
     report = IptwReport(groups, landmark_months)
     present = [g for g in groups if (chapter.data[chapter.group_col] == g).any()]
@@ -1273,8 +1014,8 @@ def iptw_report(chapter, landmark_months: float = 24.0, alpha: float = 0.05,
         "iptw_weight_summary": report.weighting.summary().assign(
             trim_lower_percentile=trim.lower_percentile,
             trim_upper_percentile=trim.upper_percentile, trim_lower_bound=trim.lower_bound,
-            trim_upper_bound=trim.upper_bound, penalty=report.weighting.model.penalty),
-        "iptw_propensity_model": report.weighting.model.coefficients.rename_axis("term")
+            trim_upper_bound=trim.upper_bound, penalty=report.weighting.model.fit.penalty),
+        "iptw_propensity_model": report.weighting.model.fit.coefficients.rename_axis("term")
         .reset_index(),
         "iptw_balance": report.balance,
         "iptw_landmarks": report.outcomes["landmarks"],
