@@ -2,14 +2,21 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DATA   ?= data/synthetic_cohort.csv
 OUT    ?= _build/html
-GROUP_COL ?= arm
 TEMPLATE ?= cohort_template.csv
-CUTOFF ?=
-MIN_CELL ?= 0
-ALPHA    ?= 0.05
-LANDMARK ?= 24
+# The book's parameters, passed only when set: their defaults are written once, in
+# src/bridge_hsct/book/parameters.py (`python -m bridge_hsct build --help` lists them).
+DATA      ?=
+GROUP_COL ?=
+GROUP_ORDER ?=
+LANDMARK  ?=
+ALPHA     ?=
+CUTOFF    ?=
+MIN_CELL  ?=
+PARAMETERS = $(if $(DATA),--data "$(DATA)") $(if $(GROUP_COL),--group-col "$(GROUP_COL)") \
+	$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(LANDMARK),--landmark-months $(LANDMARK)) \
+	$(if $(ALPHA),--alpha $(ALPHA)) $(if $(CUTOFF),--cutoff-date $(CUTOFF)) \
+	$(if $(MIN_CELL),--min-cell-count $(MIN_CELL))
 
 .PHONY: install book validate template dictionary cohort test lint lock clean bench
 
@@ -21,14 +28,12 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install  ## build the website (DATA=..., OUT=..., GROUP_ORDER="ref other", MIN_CELL=k, ALPHA=0.05, LANDMARK=24)
-	$(BIN)/python -m bridge_hsct build --data "$(DATA)" --out "$(OUT)" --group-col "$(GROUP_COL)" \
-		$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(CUTOFF),--cutoff-date $(CUTOFF)) \
-		--min-cell-count $(MIN_CELL) --alpha $(ALPHA) --landmark-months $(LANDMARK)
+book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k)
+	$(BIN)/python -m bridge_hsct build --out "$(OUT)" $(PARAMETERS)
 
-validate: install  ## list every problem of DATA
-	$(BIN)/python -m bridge_hsct validate --data "$(DATA)" --group-col "$(GROUP_COL)" \
-		$(if $(CUTOFF),--cutoff-date $(CUTOFF))
+validate: install  ## list every problem of DATA (with GROUP_COL, CUTOFF)
+	$(BIN)/python -m bridge_hsct validate $(if $(DATA),--data "$(DATA)") \
+		$(if $(GROUP_COL),--group-col "$(GROUP_COL)") $(if $(CUTOFF),--cutoff-date $(CUTOFF))
 
 template: install  ## blank cohort CSV with every column of the data dictionary
 	$(BIN)/python -m bridge_hsct template --out "$(TEMPLATE)"
@@ -36,8 +41,13 @@ template: install  ## blank cohort CSV with every column of the data dictionary
 cohort: install  ## regenerate the synthetic reference cohort and its calibration report
 	$(BIN)/python -m bridge_hsct.paper.synthetic
 
-lint: install
+lint: install  ## ruff on the package, tests, benchmarks and the notebooks' code cells
 	$(BIN)/ruff check src tests benchmarks
+	@# each chapter as its paired notebook: ruff reads notebooks (E402 per cell, not per file)
+	@status=0; for notebook in notebooks/*.md; do \
+		$(BIN)/jupytext --quiet --to ipynb --output - "$$notebook" \
+		| $(BIN)/ruff check --quiet --stdin-filename "$${notebook%.md}.ipynb" - || status=1; \
+	done; exit $$status
 
 test: lint  ## lint, unit tests, end-to-end build (browser tests when Chromium is present)
 	$(BIN)/pytest

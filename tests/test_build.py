@@ -1,9 +1,11 @@
 """End to end: the book builds from the default cohort, and failures leave the old site."""
 
 import csv
+import re
 import shutil
 
 import pytest
+import yaml
 
 from bridge_hsct.book.build import DEFAULT_DATA, BuildError, Parameters, build
 from bridge_hsct.book.cli import main
@@ -113,3 +115,40 @@ def test_a_group_order_that_misses_a_group_is_refused_before_any_chapter(site):
     with pytest.raises(CohortError, match="group_order"):
         build(site, Parameters(group_order=["No such arm", "CAR-T"]), log=lambda *a, **k: None)
     assert (site / "baseline.html").stat().st_mtime_ns == before
+
+
+def test_chapters_take_the_cohort_the_build_validated(tmp_path, monkeypatch):
+    """The build validates the input once and hands the result to its chapter workers:
+    with validation broken after that, the chapters and the audit score still run."""
+    from bridge_hsct.book import build as build_module
+    from bridge_hsct.cohort import validate as validate_module
+
+    cohorts = validate_module.ValidatedCohorts()
+    cohorts.load(str(DEFAULT_DATA))
+
+    def no_second_validation(*args, **kwargs):
+        raise AssertionError("the cohort was validated again")
+
+    monkeypatch.setattr(validate_module, "validate_cohort", no_second_validation)
+    monkeypatch.setattr(build_module, "chapters", lambda: ["baseline"])
+    scores = []
+
+    def render_nothing(src, staging):  # only the chapters are under test here
+        scores.append(yaml.safe_load((src / "_config.yml").read_text()))
+        (staging / "html").mkdir()
+        return staging / "html", 0.0
+
+    monkeypatch.setattr(build_module, "_render", render_nothing)
+    build(tmp_path / "site", Parameters(), log=lambda *a, **k: None, cache=None,
+          cohorts=cohorts)
+    sentence = scores[0]["sphinx"]["config"]["myst_substitutions"]["audit_score"]
+    assert sentence.startswith("**Reproduction audit:**")
+
+
+def test_the_landing_page_gives_the_audit_chapter_s_score(built_site):
+    """The build computes the landing page's sentence itself; it must agree with the
+    audit chapter's own count."""
+    audit = page_text(built_site / "audit.html")
+    landing = page_text(built_site / "intro.html")
+    reproduced, checked = re.search(r"(\d+) of (\d+) checkable numbers", audit).groups()
+    assert f"Reproduction audit: {reproduced} of {checked} published numbers" in landing

@@ -21,9 +21,8 @@ K = 5
 
 @pytest.fixture
 def threshold():
-    disclosure.set_min_cell_count(K)
-    yield K
-    disclosure.set_min_cell_count(0)
+    with disclosure.Disclosure(K).applied():
+        yield K
 
 
 def test_counts_below_k_are_hidden_with_their_percentage(threshold):
@@ -34,8 +33,33 @@ def test_counts_below_k_are_hidden_with_their_percentage(threshold):
 
 def test_off_by_default_and_bad_thresholds_refused():
     assert disclosure.min_cell_count() == 0 and n_percent(1, 36) == "1 (2.8%)"
-    with pytest.raises(ValueError, match="min_cell_count"):
-        disclosure.set_min_cell_count(-1)
+    for bad in (-1, None, 2.5, True):
+        with pytest.raises(ValueError, match="min_cell_count"):
+            disclosure.Disclosure(bad)
+
+
+def test_a_disclosure_holds_its_own_threshold_whatever_is_in_force():
+    assert disclosure.Disclosure(K).count_text(3) == "< 5"
+    with disclosure.Disclosure(10).applied():
+        assert disclosure.Disclosure(K).count_text(7) == "7"
+        assert disclosure.count_text(7) == "< 10"
+    assert disclosure.count_text(7) == "7", "the previous disclosure is back after the block"
+
+
+def test_the_disclosure_in_force_is_the_context_s_own():
+    """A thread (or a notebook) that puts a disclosure in force leaves the others alone."""
+    import threading
+
+    seen = {}
+
+    def chapter():
+        disclosure.put_in_force(disclosure.Disclosure(K))
+        seen["thread"] = disclosure.count_text(1)
+
+    worker = threading.Thread(target=chapter)
+    worker.start()
+    worker.join()
+    assert seen["thread"] == "< 5" and disclosure.count_text(1) == "1"
 
 
 def test_downloads_hide_small_counts_and_the_percentages_beside_them(threshold):

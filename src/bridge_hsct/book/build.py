@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jupytext
@@ -45,49 +45,34 @@ import yaml
 from papermill.translators import translate_parameters
 
 from .. import __version__
+from ..cohort.dictionary import dictionary_markdown
+from ..cohort.validate import ValidatedCohorts, check_group_order
+from ..paper.audit import overall_score, score_sentence
 from ..paths import (
     BOOK,
     BUILD,
     CITATION,
     CONFIG,
     DATA,
-    DEFAULT_DATA,
+    DEFAULT_DATA,  # noqa: F401 (where tests and benchmarks find the default cohort)
     NOTEBOOKS,
     ROOT,
     chapters,
     is_reference_cohort,
     sha256,
 )
-from ..cohort.dictionary import dictionary_markdown
 from ..render.escaping import markdown_code, markdown_text
+from .chapter import use_validated_cohorts, validated_cohorts
+from .parameters import Parameters
 from .provenance import provenance_markdown
-from ..cohort.validate import check_group_order, load_cohort, remember_cohort
 
 DEFAULT_CACHE = BUILD / "notebook-cache"
 # test hook: the build prints "paused at <stage>" and sleeps there, so a test can kill it
 PAUSE_VARIABLE = "BRIDGE_HSCT_PAUSE_AT"
+
+
 class BuildError(RuntimeError):
     """A build step failed; the message says which and why."""
-
-
-@dataclass
-class Parameters:
-    """The papermill parameters every chapter notebook accepts."""
-
-    data_path: str = str(DEFAULT_DATA)
-    group_col: str = "arm"
-    group_order: list | None = None  # first group is the reference; default: sorted labels
-    landmark_months: float = 24.0
-    alpha: float = 0.05
-    cutoff_date: str | None = None  # data cut-off for files with calendar dates
-    min_cell_count: int = 0  # counts of 1 to k - 1 shown as "< k" (0: off)
-    extra: dict = field(default_factory=dict)
-
-    def for_notebook(self, name: str) -> dict:
-        return {"data_path": self.data_path, "group_col": self.group_col,
-                "group_order": self.group_order, "landmark_months": self.landmark_months,
-                "alpha": self.alpha, "output_dir": f"outputs/{name}",
-                "min_cell_count": self.min_cell_count, **self.extra}
 
 
 def _config(data_path: str) -> dict:
@@ -307,33 +292,49 @@ def _store(entry: Path, notebook: Path, outputs: Path, relative: Path) -> None:
 
 
 def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | None,
-                 keys: dict, log, public: _Public | None = None) -> None:
+                 keys: dict, log, cohorts: ValidatedCohorts,
+                 public: _Public | None = None) -> dict:
     """Execute the chapters in parallel, one process per core; stop at the first failure.
+    Return the audit's headline score (:func:`bridge_hsct.paper.audit.overall_score`),
+    computed beside the chapters for the landing page.
 
     Every chapter gets a process of its own, forked from this one after the analysis stack
     is imported: no chapter can see another's state (matplotlib settings, the working
-    folder papermill changes), and none pays for the imports again. Workers die with the
-    build, so none outlives a killed build reading the staged data.
+    folder papermill changes), and none pays for the imports again. Each worker is handed
+    `cohorts` as it starts (by fork, not copied through a pipe), so its chapter takes the
+    staged cohort as validated here. Workers die with the build, so none outlives a killed
+    build reading the staged data.
     """
-    workers = max(1, min(len(names), os.cpu_count() or 1))
+    workers = max(1, min(len(names) + 1, os.cpu_count() or 1))
     _import_analysis_stack()
     tasks = [(_execute, n, src, params, cache, keys[n], public) for n in names]
     parent = os.getpid()
-    with multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+    with multiprocessing.get_context("fork").Pool(
+            workers, initializer=use_validated_cohorts, initargs=(cohorts,),
+            maxtasksperchild=1) as pool:
+        # first: at 100,000 patients the audit is among the longest tasks
+        score = pool.apply_async(_timed, ((parent, _audit_score, "audit score",
+                                           params.data_path, params.group_col),))
         results = pool.imap_unordered(_timed, [(parent, *task) for task in tasks])
         for done in range(1, len(names) + 1):
-            name, cached, seconds = _next_result(results)
+            name, cached, seconds = _wait(results.next)
             how = "from cache" if cached else f"executed in {seconds:.1f} s"
             log(f"[{done}/{len(names)}] {name}: {how}")
+        return _wait(score.get)[1]
 
 
-def _next_result(results) -> tuple[str, bool, float]:
-    """The next finished chapter, waited for in short steps: a stop signal that the system
-    delivers to one of the pool's threads only reaches Python's handler in the main thread
-    when that thread wakes up, and an endless wait would never wake it."""
+def _audit_score(name: str, data_path: str, group_col: str) -> dict:
+    """In a worker: the audit's headline score of the staged cohort."""
+    return overall_score(validated_cohorts().load(data_path, group_col), group_col)
+
+
+def _wait(get):
+    """``get(timeout=...)`` of a pool's results, waited for in short steps: a stop signal
+    that the system delivers to one of the pool's threads only reaches Python's handler in
+    the main thread when that thread wakes up, and an endless wait would never wake it."""
     while True:
         try:
-            return results.next(timeout=0.2)
+            return get(timeout=0.2)
         except multiprocessing.TimeoutError:
             continue
 
@@ -350,32 +351,25 @@ def _import_analysis_stack() -> None:
         importlib.import_module(name)
 
 
-def _timed(task: tuple) -> tuple[str, bool, float]:
-    """Run one chapter task in a worker; the worker dies with the build meanwhile."""
+def _timed(task: tuple) -> tuple:
+    """Run one task in a worker: its name, its result (a chapter's: whether it came from
+    the cache) and its seconds; the worker dies with the build meanwhile."""
     parent, function, name, *args = task
     t0 = time.perf_counter()
     # only during the task: the pool may kill idle workers holding its queue's lock,
     # and the pool's own shutdown deadlocks on that lock
     _die_with_parent(parent)
     try:
-        cached = function(name, *args)
+        result = function(name, *args)
     finally:
         _die_with_parent(None)
-    return name, cached, time.perf_counter() - t0
+    return name, result, time.perf_counter() - t0
 
 
-def _add_audit_score(src: Path) -> None:
-    """Put the audit's headline score into the landing page's substitution."""
-    score_file = src / "outputs" / "audit" / "score.json"
+def _add_audit_score(src: Path, score: dict) -> None:
+    """Put the audit's headline `score` into the landing page's substitution."""
     config = yaml.safe_load((src / "_config.yml").read_text())
-    text = ""
-    if score_file.is_file():
-        score = json.loads(score_file.read_text())
-        if score.get("checked"):
-            text = (f"**Reproduction audit:** {int(score['reproduced'])} of "
-                    f"{int(score['checked'])} published numbers that the data can recompute "
-                    f"({100 * score['score']:.1f}%) are reproduced; see {{ref}}`audit`.")
-    config["sphinx"]["config"]["myst_substitutions"]["audit_score"] = text
+    config["sphinx"]["config"]["myst_substitutions"]["audit_score"] = score_sentence(score)
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -644,12 +638,14 @@ def _built_key(out: Path) -> str | None:
 # ---------------------------------------------------------------- the build
 
 def build(out: str | Path, params: Parameters, log=print,
-          cache: str | Path | None = DEFAULT_CACHE) -> Path:
+          cache: str | Path | None = DEFAULT_CACHE,
+          cohorts: ValidatedCohorts | None = None) -> Path:
     """Build the whole book from ``params.data_path`` into the folder `out`.
 
     Chapters run in parallel, and an executed chapter is reused from `cache` (None: no
     cache) while its notebook, the data's content, the parameters, the package and the
     files of ``data/`` are unchanged. When nothing changed at all, the site is kept as is.
+    `cohorts` may hold the input already validated (as the command line does).
 
     Raises
     ------
@@ -664,21 +660,23 @@ def build(out: str | Path, params: Parameters, log=print,
     started = time.perf_counter()
     with _signals_end_the_build(), _lock(out), _private_folder(log) as private:
         _sweep_beside(out, log)
-        if not _build_locked(out, params, log, cache, private):
+        if not _build_locked(out, params, log, cache, private,
+                             cohorts or ValidatedCohorts()):
             return out
     log(f"site written to {out} in {time.perf_counter() - started:.1f} s")
     return out
 
 
-def _stage_cohort(cohort, source: str, params: Parameters, private: Path) -> Parameters:
+def _stage_cohort(cohort, source: str, params: Parameters, private: Path,
+                  cohorts: ValidatedCohorts) -> Parameters:
     """The parameters with the data path the chapters read: the bundled cohort as it is,
     any other input as its validated cohort (in days, whatever the input's format) written
-    into the build's private folder."""
+    into the build's private folder and recorded in `cohorts` as validated."""
     if is_reference_cohort(source):
         return replace(params, data_path=source)
     params = replace(params, data_path=str(private / "cohort.csv"))
     cohort.to_csv(params.data_path, index=False, date_format="%Y-%m-%d")
-    remember_cohort(params.data_path, params.group_col, cohort)  # reads back equal
+    cohorts.remember(params.data_path, params.group_col, cohort)  # reads back equal
     return params
 
 
@@ -692,12 +690,12 @@ def _staging_folder(out: Path) -> Path:
 
 
 def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
-                  private: Path) -> bool:
+                  private: Path, cohorts: ValidatedCohorts) -> bool:
     """The build proper, holding the lock of `out`, with a private folder for the data;
     False if the site was up to date."""
     started = time.perf_counter()
     source = str(Path(params.data_path).resolve())
-    cohort = load_cohort(source, params.group_col, params.cutoff_date)
+    cohort = cohorts.load(source, params.group_col, params.cutoff_date)
     check_group_order(cohort, params.group_col, params.group_order, source)
     stages = {"validate": {"seconds": time.perf_counter() - started,
                            "peak_gb": _peak_gb(resource.RUSAGE_SELF)}}
@@ -705,7 +703,7 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
     staging = _staging_folder(out)
     try:
         src = _stage_sources(staging, source)
-        params = _stage_cohort(cohort, source, params, private)
+        params = _stage_cohort(cohort, source, params, private, cohorts)
         _pause("staged")
         public = _Public.of(source, private, staging, out.parent)
         names = chapters()
@@ -719,11 +717,11 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
             source, sha256(source), params.for_notebook("*"), is_reference_cohort(source)),
             encoding="utf-8")
         t0 = time.perf_counter()
-        _execute_all(names, src, params, cache, keys, log, public)
+        score = _execute_all(names, src, params, cache, keys, log, cohorts, public)
         stages["execute"] = {"seconds": time.perf_counter() - t0,
                              "peak_gb": max(_peak_gb(resource.RUSAGE_SELF),
                                             _peak_gb(resource.RUSAGE_CHILDREN))}
-        _add_audit_score(src)
+        _add_audit_score(src, score)
         log("rendering HTML with Jupyter Book ...")
         t0 = time.perf_counter()
         site, render_peak = _render(src, staging)

@@ -1,30 +1,47 @@
-"""What every chapter notebook does first: load the cohort and fix the groups."""
+"""What every chapter notebook does first: open its :class:`Chapter`, the one context its
+section functions take (cohort, groups, alpha, landmark, disclosure, output folder)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextvars
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ..render.disclosure import set_min_cell_count
-from ..cohort.validate import check_group_order, load_cohort
+from ..cohort.validate import ValidatedCohorts, check_group_order
+from ..render.disclosure import Disclosure, put_in_force
+from ..render.figures import put_figure_style_in_force
+from .parameters import Parameters
 
 
 @dataclass
 class Chapter:
-    """The validated cohort of a chapter, its groups and its output folder."""
+    """The context of one chapter: its validated cohort, its groups, the settings every
+    number and label follows, and its output folder.
+
+    The defaults are those of :class:`bridge_hsct.book.parameters.Parameters`.
+    """
 
     data: pd.DataFrame
     group_col: str
     groups: list
     output_dir: Path
     data_path: str = ""
+    alpha: float = Parameters.alpha
+    landmark_months: float = Parameters.landmark_months
+    disclosure: Disclosure = field(
+        default_factory=lambda: Disclosure(Parameters.min_cell_count))
 
     @property
     def reference(self):
         """The reference group (the first in display order)."""
         return self.groups[0]
+
+    @property
+    def min_cell_count(self) -> int:
+        """The small-cell threshold of the chapter's disclosure (0: off)."""
+        return self.disclosure.min_cell_count
 
     def sizes(self) -> dict:
         """Number of patients per group, in display order."""
@@ -32,9 +49,17 @@ class Chapter:
         return {g: int(counts.get(g, 0)) for g in self.groups}
 
 
-def open_chapter(data_path: str, group_col: str = "arm", group_order: list | None = None,
-                 output_dir: str = "outputs", min_cell_count: int = 0) -> Chapter:
-    """Load and validate the cohort and settle the display order of its groups.
+def open_chapter(data_path: str, group_col: str = Parameters.group_col,
+                 group_order: list | None = Parameters.group_order,
+                 output_dir: str | Path = "outputs", *,
+                 landmark_months: float = Parameters.landmark_months,
+                 alpha: float = Parameters.alpha,
+                 min_cell_count: int = Parameters.min_cell_count) -> Chapter:
+    """Load and validate the cohort, settle the display order of its groups, and put the
+    chapter's disclosure and the book's figure style in force for the notebook.
+
+    The values are those of a notebook's parameters cell (checked as
+    :class:`bridge_hsct.book.parameters.Parameters` checks them; defaults from there).
 
     Parameters
     ----------
@@ -43,14 +68,48 @@ def open_chapter(data_path: str, group_col: str = "arm", group_order: list | Non
     group_order : groups in display order, the first being the reference; by default the
         labels found in the data, sorted.
     output_dir : where the chapter writes its CSV, PNG and SVG files (created).
+    landmark_months : months at which survival and incidence are read.
+    alpha : significance level; intervals are 100(1 − alpha)%.
     min_cell_count : print counts of 1 to ``min_cell_count − 1`` patients or events as
         ``< min_cell_count`` everywhere in the chapter (0: off); see
         :mod:`bridge_hsct.render.disclosure`.
+
+    Raises
+    ------
+    bridge_hsct.book.parameters.ParameterError
+        For a value no chapter can use (one line naming the parameter).
+    bridge_hsct.cohort.validate.CohortError
+        For invalid data or a group order that does not fit them.
     """
-    set_min_cell_count(min_cell_count)
-    data = load_cohort(data_path, group_col)
+    params = Parameters(data_path=str(data_path), group_col=group_col,
+                        group_order=group_order, landmark_months=landmark_months,
+                        alpha=alpha, min_cell_count=min_cell_count)
+    data = validated_cohorts().load(data_path, group_col)
     check_group_order(data, group_col, group_order, str(data_path))
     found = list(group_order) if group_order else sorted(data[group_col].dropna().unique())
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return Chapter(data, group_col, found, out, str(data_path))
+    chapter = Chapter(data, group_col, found, out, str(data_path), params.alpha,
+                      params.landmark_months, Disclosure(params.min_cell_count))
+    # a notebook has no enclosing block: both hold for its remaining cells
+    put_in_force(chapter.disclosure)
+    put_figure_style_in_force()
+    return chapter
+
+
+#: The cohorts a build validated, in a chapter worker it forked (see
+#: :func:`use_validated_cohorts`); None elsewhere: the chapter validates its file itself.
+_BUILD_COHORTS: contextvars.ContextVar[ValidatedCohorts | None] = contextvars.ContextVar(
+    "build_cohorts", default=None)
+
+
+def use_validated_cohorts(cohorts: ValidatedCohorts) -> None:
+    """In a chapter worker of the build: open chapters with `cohorts`, which holds the
+    staged cohort already validated. The build passes this as its worker pool's
+    initializer (see :func:`bridge_hsct.book.build._execute_all`)."""
+    _BUILD_COHORTS.set(cohorts)
+
+
+def validated_cohorts() -> ValidatedCohorts:
+    """The cohorts the build handed to this worker, or new ones outside a build."""
+    return _BUILD_COHORTS.get() or ValidatedCohorts()

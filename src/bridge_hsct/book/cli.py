@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
-from .build import DEFAULT_DATA, BuildError, Parameters, build
-from ..cohort.dates import cutoff_problem
 from ..cohort.dictionary import dictionary_markdown, write_template
-from ..cohort.validate import CohortError, check_group_order, load_cohort
+from ..cohort.validate import CohortError, ValidatedCohorts, check_group_order, load_cohort
+from .build import BuildError, build
+from .parameters import ParameterError, Parameters, option_of, parse_option
 
 #: Set to 1 to see the traceback of an unexpected error (for reporting a bug).
 DEBUG_VARIABLE = "BRIDGE_HSCT_DEBUG"
@@ -37,49 +37,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
+def _argument_type(spec):
+    """The argparse type of a field of :class:`Parameters`: its parser and its rule."""
+    def parse(text: str):
+        try:
+            return parse_option(spec, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = spec.name  # argparse names the type in some messages
+    return parse
 
 
-def probability(text: str) -> float:
-    """A significance level strictly between 0 and 1 (argparse type)."""
-    value = _number(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
-    return value
-
-
-def positive(text: str) -> float:
-    """A number of months above 0 (argparse type)."""
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def cell_count(text: str) -> int:
-    """A whole number of patients, 0 or more (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, not {text}")
-    return value
-
-
-def cutoff_date(text: str) -> str:
-    """A data cut-off date written YYYY-MM-DD (argparse type)."""
-    problem = cutoff_problem(text)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
-    return text.strip()
+def _add_parameters(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    """One option per field of :class:`Parameters` (or of those named), with its default
+    and help text from the field."""
+    for spec in fields(Parameters):
+        if names is not None and spec.name not in names:
+            continue
+        default = spec.default
+        shown = f" (default: {default})" if default not in (None, "") and \
+            "default" not in spec.metadata["help"] else ""
+        parser.add_argument(option_of(spec), dest=spec.name, type=_argument_type(spec),
+                            default=default, nargs="+" if spec.metadata["many"] else None,
+                            metavar=spec.metadata["metavar"],
+                            help=(spec.metadata["help"] + shown).replace("%", "%%"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,28 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     b = commands.add_parser("build", help="build the book's website from a cohort file")
-    b.add_argument("--data", default=str(DEFAULT_DATA), help="cohort CSV (default: synthetic)")
     b.add_argument("--out", default="_build/html", help="folder of the website")
-    b.add_argument("--group-col", default="arm", help="column defining the compared groups")
-    b.add_argument("--group-order", nargs="+", default=None,
-                   help="groups in display order; the first is the reference")
-    b.add_argument("--landmark-months", type=positive, default=24.0)
-    b.add_argument("--alpha", type=probability, default=0.05)
-    b.add_argument("--cutoff-date", type=cutoff_date, default=None,
-                   help="data cut-off (YYYY-MM-DD) for files with calendar dates")
-    b.add_argument("--min-cell-count", type=cell_count, default=0, metavar="K",
-                   help='show counts of 1 to K-1 patients or events as "< K" (default 0: off)')
+    _add_parameters(b)
 
     v = commands.add_parser("validate", help="check a cohort file and list every problem")
-    v.add_argument("--data", default=str(DEFAULT_DATA))
-    v.add_argument("--group-col", default="arm")
-    v.add_argument("--cutoff-date", type=cutoff_date, default=None)
+    _add_parameters(v, ["data_path", "group_col", "cutoff_date"])
 
     t = commands.add_parser("template", help="write a blank cohort CSV with every column")
     t.add_argument("--out", default="cohort_template.csv")
 
     commands.add_parser("dictionary", help="print the data dictionary (Markdown)")
     return parser
+
+
+def parameters_of(args: argparse.Namespace) -> Parameters:
+    """The :class:`Parameters` given on a ``build`` command line."""
+    return Parameters(**{spec.name: getattr(args, spec.name) for spec in fields(Parameters)})
 
 
 def _check_out(out: str) -> None:
@@ -129,17 +105,17 @@ def _check_out(out: str) -> None:
 def _build(args: argparse.Namespace) -> None:
     """Check every parameter against the data, then build."""
     _check_out(args.out)
-    cohort = load_cohort(args.data, args.group_col, args.cutoff_date)  # the build reuses it
-    check_group_order(cohort, args.group_col, args.group_order, args.data)
-    build(args.out, Parameters(args.data, args.group_col, args.group_order,
-                               args.landmark_months, args.alpha, args.cutoff_date,
-                               args.min_cell_count))
+    params = parameters_of(args)
+    cohorts = ValidatedCohorts()  # the build takes the cohort validated here
+    cohort = cohorts.load(params.data_path, params.group_col, params.cutoff_date)
+    check_group_order(cohort, params.group_col, params.group_order, params.data_path)
+    build(args.out, params, cohorts=cohorts)
 
 
 def _validate(args: argparse.Namespace) -> None:
-    data = load_cohort(args.data, args.group_col, args.cutoff_date)
+    data = load_cohort(args.data_path, args.group_col, args.cutoff_date)
     groups = data[args.group_col].value_counts().sort_index()
-    print(f"{args.data}: valid, {len(data)} patients; "
+    print(f"{args.data_path}: valid, {len(data)} patients; "
           + ", ".join(f"{g}: {n}" for g, n in groups.items()))
 
 
@@ -183,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     with _warnings_as_notices():
         try:
             _run(args)
-        except (CohortError, UsageError) as exc:
+        except (CohortError, ParameterError, UsageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except BuildError as exc:

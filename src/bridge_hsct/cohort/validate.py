@@ -567,18 +567,15 @@ def check_group_order(cohort: pd.DataFrame, group_col: str, group_order: list | 
                                    parameter="group_order (--group-order)")])
 
 
-#: Cohorts already validated in this process, by (file content, group column, cut-off). The
-#: book's builder validates once and forks its chapter workers, which inherit this.
-_VALIDATED: dict[tuple, pd.DataFrame] = {}
-
-
-def _memo_key(path: str | Path, group_col: str, cutoff: str | None) -> tuple:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest(), group_col, cutoff
-
-
-def remember_cohort(path: str | Path, group_col: str, cohort: pd.DataFrame) -> None:
-    """Record that `path` (no cut-off) validates to `cohort`, e.g. after writing it there."""
-    _VALIDATED[_memo_key(path, group_col, None)] = cohort.copy()
+def _check_arguments(path: str | Path, cutoff: str | None) -> None:
+    """Refuse an invalid `cutoff` (first), then a path that is not a readable cohort file."""
+    file = str(path)
+    if cutoff is not None:
+        bad = cutoff_problem(cutoff)
+        if bad:
+            raise CohortError([Problem(file, None, None, cutoff, bad,
+                                       parameter="cutoff_date (--cutoff-date, CUTOFF)")])
+    _check_file(Path(path), file)
 
 
 def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = None
@@ -587,7 +584,7 @@ def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = N
 
     A file with calendar dates (a ``last_contact_date`` column) is first converted to days
     since HSCT by :func:`bridge_hsct.cohort.dates.dates_to_days`, censoring at `cutoff` if given.
-    A file whose content was validated before in this process is not validated again.
+    Every call validates afresh; :class:`ValidatedCohorts` validates a file once.
 
     Raises
     ------
@@ -595,15 +592,7 @@ def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = N
         For an invalid `cutoff` (checked first), an unreadable file or invalid data.
     """
     file = str(path)
-    if cutoff is not None:
-        bad = cutoff_problem(cutoff)
-        if bad:
-            raise CohortError([Problem(file, None, None, cutoff, bad,
-                                       parameter="cutoff_date (--cutoff-date, CUTOFF)")])
-    _check_file(Path(path), file)  # before hashing it for the memo
-    key = _memo_key(path, group_col, cutoff)
-    if key in _VALIDATED:
-        return _VALIDATED[key].copy()
+    _check_arguments(path, cutoff)
     table = read_table(path)
     if is_date_mode(table):
         table, problems = dates_to_days(table, file, cutoff, Problem)
@@ -612,6 +601,43 @@ def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = N
     elif cutoff is not None:
         warnings.warn(f"{file}: the data cut-off {cutoff} is ignored: the file gives days "
                       "since HSCT, not calendar dates", stacklevel=2)
-    cohort = validate_cohort(table, file, group_col)
-    _VALIDATED[key] = cohort.copy()
-    return cohort
+    return validate_cohort(table, file, group_col)
+
+
+class ValidatedCohorts:
+    """Cohorts validated once: :meth:`load` validates a file the first time only.
+
+    Kept by file content (SHA-256), group column and cut-off. The book's builder makes one,
+    validates the input with it, records the cohort it stages for the chapters
+    (:meth:`remember`) and hands it to its forked chapter workers
+    (:func:`bridge_hsct.book.chapter.use_validated_cohorts`), so no chapter validates the
+    data again. Each :meth:`load` returns a copy: a chapter may change its frame.
+    """
+
+    def __init__(self):
+        self._cohorts: dict[tuple, pd.DataFrame] = {}
+
+    @staticmethod
+    def _key(path: str | Path, group_col: str, cutoff: str | None) -> tuple:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest(), group_col, cutoff
+
+    def load(self, path: str | Path, group_col: str = "arm", cutoff: str | None = None
+             ) -> pd.DataFrame:
+        """:func:`load_cohort`, validating only a file not validated before (whose
+        warnings are then not repeated).
+
+        Raises
+        ------
+        CohortError
+            As :func:`load_cohort`.
+        """
+        _check_arguments(path, cutoff)  # before hashing the file
+        key = self._key(path, group_col, cutoff)
+        if key not in self._cohorts:
+            self._cohorts[key] = load_cohort(path, group_col, cutoff)
+        return self._cohorts[key].copy()
+
+    def remember(self, path: str | Path, group_col: str, cohort: pd.DataFrame) -> None:
+        """Record that `path` (read without cut-off) validates to `cohort`, e.g. after
+        writing it there."""
+        self._cohorts[self._key(path, group_col, None)] = cohort.copy()

@@ -395,15 +395,39 @@ def _hide_small_counts(audit: pd.DataFrame) -> pd.DataFrame:
     return audit
 
 
+def overall_score(data: pd.DataFrame, group_col: str,
+                  registry: pd.DataFrame | None = None) -> dict:
+    """The audit's headline: how many of the numbers the data can recompute are reproduced.
+
+    Returns
+    -------
+    dict
+        ``reproduced``, ``checked``, ``numbers`` (printed in the paper) and ``score``
+        (reproduced / checked), as in the audit chapter's summary.
+    """
+    from .published import load_published
+
+    registry = load_published() if registry is None else registry
+    audit = audit_table(Cohort(data, group_col), registry)
+    return audit_score(audit, by=None).iloc[0].drop("scope").to_dict()
+
+
+def score_sentence(overall: dict) -> str:
+    """The landing page's sentence on the audit (Markdown; empty when nothing is checked)."""
+    if not overall.get("checked"):
+        return ""
+    return (f"**Reproduction audit:** {int(overall['reproduced'])} of "
+            f"{int(overall['checked'])} published numbers that the data can recompute "
+            f"({100 * overall['score']:.1f}%) are reproduced; see {{ref}}`audit`.")
+
+
 def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
-    """Audit the chapter's cohort against the registry and write ``audit.csv`` and
-    ``score.json`` into the chapter's output folder.
+    """Audit the chapter's cohort against the registry and write ``audit.csv`` into the
+    chapter's output folder.
 
     The chapter's ``alpha`` and landmark do not enter: every number is recomputed as the
     paper computed it (:data:`PAPER_ALPHA`, :data:`PAPER_LANDMARK_MONTHS`).
     """
-    import json
-
     from ..paths import is_reference_cohort
     from .published import load_published
 
@@ -436,7 +460,4 @@ def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
     audit = _hide_small_counts(audit)
     out = chapter.output_dir
     spreadsheet_frame(audit).to_csv(out / "audit.csv", index=False)
-    (out / "score.json").write_text(json.dumps(
-        {k: (float(v) if isinstance(v, (int, float, np.number)) else v)
-         for k, v in overall.items()}))
     return AuditReport(audit, scores, overall, summary)

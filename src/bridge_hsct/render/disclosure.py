@@ -7,20 +7,28 @@ suppression only: a suppressed cell can sometimes be recovered from a row total 
 other cells, and Kaplan–Meier curves of a small group still show its individual event
 times; the data page says so.
 
-The threshold is set once per chapter, by :func:`bridge_hsct.book.chapter.open_chapter`, and
-applies to everything that chapter prints: tables and their CSV/Excel downloads, numbers
-at risk under the figures, the Results text and the audit.
+The threshold is a :class:`Disclosure`, held by the chapter
+(:class:`bridge_hsct.book.chapter.Chapter`). :func:`bridge_hsct.book.chapter.open_chapter`
+puts the chapter's in force (:func:`put_in_force`) for everything the chapter prints: tables
+and their CSV/Excel downloads, numbers at risk under the figures, the Results text and the
+audit. The module functions :func:`count_text`, :func:`is_small`, :func:`suppress_counts`
+and :func:`min_cell_count` apply the disclosure in force, so that code printing a count need
+not be handed one; they are thin wrappers over :func:`in_force`, and a section function that
+is handed the chapter can call ``chapter.disclosure.count_text(n)`` instead. "In force" is a
+:class:`contextvars.ContextVar`, not a module global: a notebook (one context from cell to
+cell), a thread or ``with Disclosure(k).applied():`` each sees its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-_threshold = 0
 
 #: Columns of the tables (downloads and displayed) that hold counts of patients or events.
 COUNT_COLUMN = re.compile(r"^(n|k|events?|count|deaths|censored|at_risk|patients|truncated)$"
@@ -30,58 +38,111 @@ COUNT_COLUMN = re.compile(r"^(n|k|events?|count|deaths|censored|at_risk|patients
 PERCENT_COLUMN = re.compile(r"percent|proportion|pct", re.IGNORECASE)
 
 
-def set_min_cell_count(k: int) -> None:
-    """Suppress counts below `k` from now on in this process (0 or 1: no suppression)."""
-    global _threshold
-    if k is None or int(k) < 0:
-        raise ValueError(f"min_cell_count must be 0 or a positive integer, not {k!r}")
-    _threshold = int(k)
+@dataclass(frozen=True)
+class Disclosure:
+    """Small-cell suppression at threshold `min_cell_count` (0 or 1: nothing hidden).
+
+    Raises
+    ------
+    ValueError
+        If `min_cell_count` is not a whole number of 0 or more.
+    """
+
+    min_cell_count: int = 0
+
+    def __post_init__(self):
+        k = self.min_cell_count
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"min_cell_count must be 0 or a positive integer, not {k!r}")
+
+    def is_small(self, n) -> bool:
+        """Whether count `n` must not be shown (between 1 and threshold − 1)."""
+        if n is None or (isinstance(n, float) and math.isnan(n)):
+            return False
+        return 0 < n < self.min_cell_count
+
+    def count_text(self, n, thousands: bool = False) -> str:
+        """`n` as printed: ``< k`` when small, else the integer (``1,234`` with
+        `thousands`)."""
+        if self.is_small(n):
+            return f"< {self.min_cell_count}"
+        return f"{int(n):,}" if thousands else str(int(n))
+
+    def suppress_counts(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A copy of a table with small values of its count columns as ``< k``.
+
+        Count columns are named by :data:`COUNT_COLUMN` (``n``, ``Events``,
+        ``n_at_risk``...); their numbers are checked cell by cell, so a displayed table whose
+        count column also holds text (a header row's blank) is covered too. Percentages on
+        the same row go with them. Every table the book shows or offers for download passes
+        here.
+        """
+        if not self.min_cell_count:
+            return frame
+        out = frame.copy()
+        hidden = f"< {self.min_cell_count}"
+        row_has_small = pd.Series(False, index=out.index)
+        for column in out.columns:
+            if COUNT_COLUMN.search(str(column)):
+                small = out[column].map(lambda v: _is_count(v) and self.is_small(v))
+                small = small.astype(bool)
+                if small.any():
+                    out[column] = out[column].astype(object).where(~small, hidden)
+                    row_has_small |= small
+        for column in out.columns:  # a percentage beside a hidden count would reveal it
+            if PERCENT_COLUMN.search(str(column)) and row_has_small.any():
+                out[column] = out[column].astype(object).where(~row_has_small, hidden)
+        return out
+
+    @contextlib.contextmanager
+    def applied(self):
+        """Put this disclosure in force inside a ``with`` block; the previous one after."""
+        token = _IN_FORCE.set(self)
+        try:
+            yield self
+        finally:
+            _IN_FORCE.reset(token)
+
+
+#: No suppression: in force until a chapter puts its own.
+NO_SUPPRESSION = Disclosure(0)
+
+_IN_FORCE: contextvars.ContextVar[Disclosure] = contextvars.ContextVar(
+    "disclosure", default=NO_SUPPRESSION)
+
+
+def in_force() -> Disclosure:
+    """The disclosure in force in the current context."""
+    return _IN_FORCE.get()
+
+
+def put_in_force(disclosure: Disclosure) -> None:
+    """Make `disclosure` the one in force for the rest of the current context (a notebook's
+    cells). Called by :func:`bridge_hsct.book.chapter.open_chapter`; code with a scope uses
+    ``with disclosure.applied():``."""
+    _IN_FORCE.set(disclosure)
 
 
 def min_cell_count() -> int:
-    """The current threshold (0: off)."""
-    return _threshold
+    """The threshold in force (0: off)."""
+    return in_force().min_cell_count
 
 
 def is_small(n) -> bool:
-    """Whether count `n` must not be shown (between 1 and threshold − 1)."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return False
-    return 0 < n < _threshold
+    """:meth:`Disclosure.is_small` of the disclosure in force."""
+    return in_force().is_small(n)
 
 
 def count_text(n, thousands: bool = False) -> str:
-    """`n` as printed: ``< k`` when small, else the integer (``1,234`` with `thousands`)."""
-    if is_small(n):
-        return f"< {_threshold}"
-    return f"{int(n):,}" if thousands else str(int(n))
+    """:meth:`Disclosure.count_text` of the disclosure in force."""
+    return in_force().count_text(n, thousands)
+
+
+def suppress_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """:meth:`Disclosure.suppress_counts` of the disclosure in force."""
+    return in_force().suppress_counts(frame)
 
 
 def _is_count(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_))
-
-
-def suppress_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of a table with small values of its count columns as ``< k``.
-
-    Count columns are named by :data:`COUNT_COLUMN` (``n``, ``Events``, ``n_at_risk``...);
-    their numbers are checked cell by cell, so a displayed table whose count column also
-    holds text (a header row's blank) is covered too. Percentages on the same row go with
-    them. Every table the book shows or offers for download passes here.
-    """
-    if not _threshold:
-        return frame
-    out = frame.copy()
-    hidden = f"< {_threshold}"
-    row_has_small = pd.Series(False, index=out.index)
-    for column in out.columns:
-        if COUNT_COLUMN.search(str(column)):
-            small = out[column].map(lambda v: _is_count(v) and is_small(v)).astype(bool)
-            if small.any():
-                out[column] = out[column].astype(object).where(~small, hidden)
-                row_has_small |= small
-    for column in out.columns:  # a percentage beside a hidden count would reveal it
-        if PERCENT_COLUMN.search(str(column)) and row_has_small.any():
-            out[column] = out[column].astype(object).where(~row_has_small, hidden)
-    return out
