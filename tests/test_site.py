@@ -90,6 +90,27 @@ def test_no_patient_level_rows_in_the_site(built_site):
         assert not leaked, f"{path.relative_to(built_site)} shows patient ids {leaked[:5]}"
 
 
+def test_every_page_carries_citation_meta_tags(built_site):
+    from bridge_hsct.book.metadata import load_metadata
+
+    title = load_metadata().supplement.title
+    for page in pages(built_site):
+        text = page.read_text(encoding="utf-8")
+        if 'http-equiv="Refresh"' in text:  # index.html only redirects to the landing page
+            continue
+        assert f'<meta name="citation_title" content="{title}" />' in text, page.name
+        assert '<meta name="citation_author"' in text and "citation_publication_date" in text
+
+
+def test_provenance_offers_bibtex_and_ris(built_site):
+    links = [href for tag, href in parse(built_site / "provenance.html").links if tag == "a"]
+    cites = sorted(Path(unquote(h)).name for h in links if h.endswith((".bib", ".ris")))
+    assert cites == ["paper.bib", "paper.ris", "supplement.bib", "supplement.ris"]
+    for name in cites:
+        (found,) = list((built_site / "_downloads").rglob(name))
+        assert found.read_text(encoding="utf-8").strip()
+
+
 # ----------------------------------------------------------------------------- browser
 
 

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
 from .. import __version__
-from ..paths import CITATION, ROOT
+from ..paths import ROOT
 from ..render.escaping import markdown_code, markdown_text
+from .metadata import Metadata, load_metadata
 
 KEY_PACKAGES = ["jupyter-book", "jupytext", "papermill", "pandas", "numpy", "scipy",
                 "statsmodels", "lifelines", "pandera", "great-tables", "matplotlib", "seaborn"]
@@ -48,25 +47,24 @@ def build_time() -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def citation_text(citation: dict) -> tuple[str, str]:
-    """(supplement, paper) citations in a plain reference style, from CITATION.cff."""
-    paper = citation["preferred-citation"]
-    names = [f"{a['family-names']} {''.join(p[0] for p in a['given-names'].split())}"
-             for a in paper["authors"]]
+def citation_text(meta: Metadata) -> tuple[str, str]:
+    """(supplement, paper) citations in a plain reference style (MyST: the DOI is a link)."""
+    paper = meta.paper
+    names = [f"{a.family} {''.join(p[0] for p in a.given.split())}" for a in paper.authors]
     authors = ", ".join(names[:3]) + (", et al." if len(names) > 3 else "")
-    paper_text = (f"{authors} {' '.join(paper['title'].split())}. {paper['journal']}. "
-                  f"{paper['year']};{paper['volume']}:{paper['start']}. "
-                  f"doi:{paper['doi']}")
-    supplement = (f"{citation['authors'][0]['name']}. {citation['title']}. "
-                  f"Version {citation['version']}, {citation['date-released']}.")
+    paper_text = (f"{authors} {paper.title}. {paper.journal}. {paper.year};{paper.volume}:"
+                  f"{paper.pages}. [doi:{paper.doi}](https://doi.org/{paper.doi})")
+    work = meta.supplement
+    supplement = (f"{', '.join(a.name for a in work.authors)}. {work.title}. "
+                  f"Version {work.version}, {work.date}.")
     return supplement, paper_text
 
 
 def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
                         synthetic: bool) -> str:
     """The provenance page (MyST markdown) of one build."""
-    citation = yaml.safe_load(CITATION.read_text(encoding="utf-8"))
-    supplement, paper = citation_text(citation)
+    meta = load_metadata()
+    supplement, paper = citation_text(meta)
     rows = [
         ("Package", f"bridge-hsct {__version__}"),
         ("Source revision", f"`{git_revision()}`"),
@@ -91,14 +89,29 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
         "source revision below; `make book` installs exactly those.", "",
         table, "", "## Package versions", "", versions, "",
         "## How to cite", "",
-        "The clinical study (cite it for the study and its results):", "",
-        f"> {paper}", "",
-        "This reproducibility supplement (cite it for the code, the synthetic cohort and the "
-        "reproduction audit; the file `CITATION.cff` holds the same in machine-readable "
-        "form):", "",
-        f"> {supplement}", "",
+        *_how_to_cite(supplement, paper, synthetic), "",
+        "```{admonition} Cite this\n:class: tip\n"
+        "Download the citation of this supplement as {download}`BibTeX <cite/supplement.bib>` "
+        "or {download}`RIS <cite/supplement.ris>`, and of the paper as "
+        "{download}`BibTeX <cite/paper.bib>` or {download}`RIS <cite/paper.ris>`.\n```", "",
         "## Licence", "",
-        "The code of this book is under the MIT licence. The paper is published under "
-        "CC BY-NC-ND 4.0: the book uses its facts and numbers, cites it, and reproduces none "
-        "of its text, tables as laid out, or figures.", "",
+        f"{meta.licence_statement} The paper is published under CC BY-NC-ND 4.0: the book "
+        "uses its facts and numbers, cites it, and reproduces none of its text, tables as laid "
+        "out, or figures.", "",
     ])
+
+
+def _how_to_cite(supplement: str, paper: str, synthetic: bool) -> list[str]:
+    """What to cite for what: on the bundled synthetic cohort the book re-analyses the paper;
+    on a centre's own cohort its numbers describe that cohort, not the paper's."""
+    if synthetic:
+        return ["The clinical study (cite it for the study and its results):", "",
+                f"> {paper}", "",
+                "This reproducibility supplement (cite it for the code, the synthetic cohort "
+                "and the reproduction audit; the file `CITATION.cff` holds the same in "
+                "machine-readable form):", "", f"> {supplement}"]
+    return ["The numbers in this book describe the cohort of the data file above, not the "
+            "paper's patients: cite them as your centre's analysis, made with this "
+            "supplement (cite it for the code and methods):", "", f"> {supplement}", "",
+            "and the study whose design and definitions it follows (not for these numbers):",
+            "", f"> {paper}"]
