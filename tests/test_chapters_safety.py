@@ -16,7 +16,7 @@ from bridge_hsct import paths
 from bridge_hsct.book import build as book_build
 from bridge_hsct.book.build import DEFAULT_DATA, Parameters
 from bridge_hsct.book.chapter import open_chapter
-from bridge_hsct.paper.gvhd import FIGURE4_PANELS, figure4
+from bridge_hsct.paper.gvhd import FIGURE4, figure4
 from bridge_hsct.paper.multivariate import multivariate_table
 from bridge_hsct.paper.table3 import (
     crs_icans_table,
@@ -60,10 +60,10 @@ def test_downloaded_csv_equals_the_package_computation(built_site, computed, nam
 
 def test_every_figure4_panel_is_on_the_page_with_png_and_svg(built_site):
     html = (built_site / "gvhd.html").read_text(encoding="utf-8")
-    for panel in FIGURE4_PANELS:
-        assert f'id="figure-4{panel.letter.lower()}"' in html, panel.key
+    for spec in FIGURE4:
+        assert f'id="{spec.anchor}"' in html, spec.stem
         for ext in ("png", "svg"):
-            assert list((built_site / "_downloads").rglob(f"{panel.key}.{ext}")), panel.key
+            assert list((built_site / "_downloads").rglob(f"{spec.stem}.{ext}")), spec.stem
     page = page_text(built_site / "gvhd.html")
     assert "Table 2. Multivariable Cox models of GVHD" in page
     assert "events per variable" in page and "Firth" in page
@@ -113,27 +113,29 @@ def reduced_site(tmp_path_factory):
 
 def test_absent_optional_columns_give_notes_not_a_failed_build(reduced_site):
     gvhd = page_text(reduced_site / "gvhd.html")
-    assert "Left out" in gvhd
-    for note in ("Fig. 4C (Chronic GVHD, all patients) is left out: missing from the data: "
-                 "cgvhd , cgvhd_days",
-                 "Fig. 4F (Chronic GVHD, by bridging therapy) is left out",
-                 "Fig. 4H (Grade III–IV acute GVHD, by graft source) is left out: missing from "
-                 "the data: graft_source",
-                 "Fig. 4I (Grade III–IV acute GVHD, by donor sex) is left out: missing from "
-                 "the data: donor_sex"):
+    for note in ("Figure 4C is not drawn Chronic GVHD of all patients needs that "
+                 "information, but the data have no column cgvhd",
+                 "Figure 4F is not drawn Chronic GVHD by bridging therapy needs",
+                 "Figure 4H is not drawn Grade III–IV acute GVHD by graft source needs that "
+                 "information, but the data have no column graft_source",
+                 "Figure 4I is not drawn Grade III–IV acute GVHD by donor sex needs that "
+                 "information, but the data have no column donor_sex"):
         assert note in gvhd, note
     html = (reduced_site / "gvhd.html").read_text(encoding="utf-8")
-    for letter in "abdeg":
+    for letter in "abcdefghi":  # a skipped panel keeps its anchor
         assert f'id="figure-4{letter}"' in html
+    for letter in "abdeg":
+        assert f'src="_images/figure4{letter}.png"' in html
     for letter in "cfhi":
-        assert f'id="figure-4{letter}"' not in html
+        assert f"figure4{letter}.png" not in html
     table2 = download(reduced_site, "table2.csv")
     assert set(table2["outcome"]) == {"agvhd_3_4"}
     assert "graft_pb_bm" not in set(table2["covariate"])
 
     engraftment = page_text(reduced_site / "engraftment_infection.html")
     assert "Not in the data, so left out" in engraftment
-    assert "Supplementary Fig. 5A" in engraftment and "Supplementary Fig. 5B" in engraftment
+    assert "Supplementary Figure 5A is not drawn" in engraftment
+    assert "Supplementary Figure 5B is not drawn" in engraftment
     assert "Supplementary Table 1. CRS and ICANS after immunotherapy: left out" in engraftment
     table3 = download(reduced_site, "table3.csv")
     assert not {"tma", "cmv_reactivation", "cgvhd"} & set(table3["row"])

@@ -24,21 +24,15 @@ from bridge_hsct.book.chapter import Chapter, open_chapter
 from bridge_hsct.paper.cox_table import univariate_cox_table
 from bridge_hsct.paper.iptw import balance_table, iptw, iptw_outcomes
 from bridge_hsct.paper.outcomes import COMPETING_METHOD, endpoint_summary, estimate_text
-from bridge_hsct.paper.subgroups import (
-    FIGURE1,
-    FIGURE2,
-    FIGURE3,
-    FIGURE3_COMPETING,
+from bridge_hsct.paper.panels import (
     GROUPS,
-    PanelSpec,
-    describe_panels,
+    Figure,
+    PanelEngine,
+    figure_panel,
     make_panel,
-    make_panels,
-    panel_markdown,
-    panels_numbers,
-    panels_table,
     subgroup_levels,
 )
+from bridge_hsct.paper.subgroups import FIGURE1, FIGURE2, FIGURE3
 from bridge_hsct.render.formatting import format_p
 from conftest import as_written, download, page_text, small_cohort
 
@@ -52,9 +46,9 @@ def chapter(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def panels(chapter):
-    return {name: make_panels(chapter, specs, LANDMARK) for name, specs in [
-        ("figure1", FIGURE1), ("figure2", FIGURE2),
-        ("figure3", [FIGURE3[0], FIGURE3_COMPETING[0], FIGURE3[1], FIGURE3_COMPETING[1]])]}
+    engine = PanelEngine.for_chapter(chapter, LANDMARK, save=False)
+    return {name: engine.figure(specs) for name, specs in [
+        ("figure1", FIGURE1), ("figure2", FIGURE2), ("figure3", FIGURE3)]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,7 +57,7 @@ def panels(chapter):
 @pytest.mark.parametrize("figure", ["figure1", "figure2", "figure3"])
 def test_estimates_csv_equals_the_package_computation(built_site, panels, figure):
     pd.testing.assert_frame_equal(download(built_site, f"{figure}_estimates.csv"),
-                                  as_written(panels_numbers(panels[figure])),
+                                  as_written(panels[figure].numbers()),
                                   check_dtype=False, rtol=1e-9)
 
 
@@ -97,13 +91,11 @@ def test_whole_cohort_row_equals_endpoint_summary(built_site, chapter):
 def test_pages_show_the_computed_estimates_and_p_values(built_site, panels):
     for page, figure in (("os_pfs", "figure1"), ("grfs", "figure2"), ("nrm", "figure3")):
         text = page_text(built_site / f"{page}.html")
-        for panel in panels[figure]:
-            if not panel.drawn:
-                continue
+        for panel in panels[figure].drawn:
             for _, row in panel.summary.iterrows():
                 if row["group"] == "whole" and panel.spec.by is not None:
                     continue
-                assert estimate_text(row) in text, (panel.spec.key, row["group"])
+                assert estimate_text(row) in text, (panel.spec.stem, row["group"])
             if panel.spec.by is not None:
                 assert f"P = {format_p(panel.summary.iloc[1]['p_value'])}" in text
 
@@ -130,7 +122,7 @@ def test_every_panel_has_its_anchor_image_and_downloads(built_site, page, anchor
 
 @pytest.mark.parametrize("endpoint", ["os", "pfs", "grfs", "nrm"])
 def test_cox_csv_equals_the_package_computation(built_site, chapter, endpoint):
-    expected = univariate_cox_table(chapter.data, endpoint, "arm", chapter.groups)["numbers"]
+    expected = univariate_cox_table(chapter.data, endpoint, "arm", chapter.groups).numbers
     pd.testing.assert_frame_equal(download(built_site, f"cox_univariate_{endpoint}.csv"),
                                   as_written(expected), check_dtype=False, rtol=1e-9)
 
@@ -232,12 +224,12 @@ def test_subgroup_levels_come_from_the_data_in_schema_order():
 def test_group_panel_uses_the_group_labels_of_the_data(tmp_path):
     data = small_cohort()
     chapter = Chapter(data, "arm", ["Alpha", "Beta"], tmp_path)
-    panel = make_panel(chapter, PanelSpec("figure9c", "Figure 9C", "os", GROUPS), 12.0)
+    panel = make_panel(chapter, figure_panel("9", "C", "os", GROUPS), 12.0)
     assert list(panel.summary["group"]) == ["whole", "Alpha", "Beta"]
     expected = endpoint_summary(data, "os", "arm", ["Alpha", "Beta"], 12.0)
     pd.testing.assert_frame_equal(panel.summary, expected)
     assert (tmp_path / "figure9c.png").is_file() and (tmp_path / "figure9c.svg").is_file()
-    markdown = panel_markdown(panel)
+    markdown = panel.markdown()
     assert ":name: figure-9c" in markdown and ":alt: " in markdown
     assert "{download}`SVG <" in markdown and "Alpha (n = 3" in markdown
 
@@ -247,11 +239,11 @@ def test_missing_column_gives_a_skipped_panel_not_an_error(tmp_path):
     panel = make_panel(chapter, FIGURE1[4], LANDMARK)  # OS by IKZF1
     assert not panel.drawn and "ikzf1_isoform6" in panel.skipped
     assert not list(tmp_path.glob("figure1e.*"))
-    markdown = panel_markdown(panel)
+    markdown = panel.markdown()
     assert markdown.startswith("(figure-1e)=") and "{note}" in markdown
-    assert "not drawn" in describe_panels([panel])
-    table = panels_table([panel])
-    assert table["numbers"].empty and "Figure 1E not drawn" in table["notes"][0]
+    assert "not drawn" in Figure([panel]).describe()
+    table = Figure([panel]).table()
+    assert table.numbers.empty and "Figure 1E not drawn" in table.notes[0]
 
 
 def test_subgroup_panel_summary_is_the_by_column_summary(tmp_path):

@@ -74,7 +74,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def table(data):
-    return univariate_cox_table(data, "os", "arm", GROUPS)["numbers"]
+    return univariate_cox_table(data, "os", "arm", GROUPS).numbers
 
 
 @pytest.mark.parametrize("variable, level, column", [
@@ -146,18 +146,18 @@ def test_candidates_are_the_rows_below_the_paper_threshold(table):
 
 def test_group_column_first_absent_covariates_listed(data):
     result = univariate_cox_table(data, "os", "arm", GROUPS)
-    table = result["numbers"]
+    table = result.numbers
     assert list(table.columns) == COLUMNS
     assert table.iloc[0]["variable"] == "arm"
     assert table.iloc[0]["term"] == "Beta vs Alpha"
-    assert "ikzf1_isoform6" in result["absent"] and "graft_source" in result["absent"]
+    assert "ikzf1_isoform6" in result.absent and "graft_source" in result.absent
     assert "followup_months" not in set(table["variable"])
 
 
 def test_missing_values_leave_the_model_and_counts_follow(data):
     holes = data.copy()
     holes.loc[holes.index[:5], "cd34_dose"] = np.nan
-    got = row(univariate_cox_table(holes, "os", "arm", GROUPS)["numbers"], "cd34_dose")
+    got = row(univariate_cox_table(holes, "os", "arm", GROUPS).numbers, "cd34_dose")
     assert got["n"] == len(data) - 5
     assert got["events"] == int(holes["death"].iloc[5:].sum())
 
@@ -165,7 +165,7 @@ def test_missing_values_leave_the_model_and_counts_follow(data):
 def test_level_without_events_is_reported_not_raised(data):
     lucky = data.copy()
     lucky.loc[lucky["ph_positive"] == 1, "death"] = 0.0
-    table = univariate_cox_table(lucky, "os", "arm", GROUPS)["numbers"]
+    table = univariate_cox_table(lucky, "os", "arm", GROUPS).numbers
     got = row(table, "ph_positive", "single", "yes")
     assert math.isnan(got["hr"]) and got["reason"] == NO_EVENT_IN_A_LEVEL
     assert not got["candidate"]
@@ -175,7 +175,7 @@ def test_level_without_events_is_reported_not_raised(data):
 
 def test_single_level_covariate_gets_a_reason(data):
     one = data.assign(sex="M")
-    got = row(univariate_cox_table(one, "os", "arm", GROUPS)["numbers"], "sex", "single")
+    got = row(univariate_cox_table(one, "os", "arm", GROUPS).numbers, "sex", "single")
     assert got["reason"] == "only one level in the data" and math.isnan(got["hr"])
 
 
@@ -184,7 +184,7 @@ def test_nrm_is_cause_specific_relapse_censored(data):
     first = relapsing.index[:10]
     relapsing.loc[first, "relapse"] = 1.0
     relapsing.loc[first, "relapse_days"] = relapsing.loc[first, "followup_days"] / 2
-    got = row(univariate_cox_table(relapsing, "nrm", "arm", GROUPS)["numbers"], "age_years")
+    got = row(univariate_cox_table(relapsing, "nrm", "arm", GROUPS).numbers, "age_years")
     time = np.where(relapsing["relapse"] == 1, relapsing["relapse_days"],
                     relapsing["followup_days"])
     event = ((relapsing["death"] == 1) & (relapsing["relapse"] == 0)).astype(float)

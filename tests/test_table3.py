@@ -7,7 +7,6 @@ import pytest
 from IPython.display import Markdown
 from scipy import stats
 
-from bridge_hsct.paper.gvhd import table_or_note
 from bridge_hsct.paper.table3 import (
     PAPER_TABLE3_COUNTS,
     TABLE3_ROWS,
@@ -67,15 +66,15 @@ def cohort_with_counts(counts: dict, sizes=(9, 27)) -> pd.DataFrame:
 def test_outcome_table_reproduces_the_paper_from_patient_rows():
     data = cohort_with_counts({k: v[:2] for k, v in PAPER.items()})
     result = outcome_table(data, "arm", ["Blinatumomab", "CAR-T"],
-                           [r for r in TABLE3_ROWS if r.key in PAPER])
-    numbers = result["numbers"]
+                           [r for r in TABLE3_ROWS if r.name in PAPER])
+    numbers = result.numbers
     for row, (blin, cart, printed) in PAPER.items():
         lines = numbers[numbers["row"] == row].set_index("group")
         assert lines.loc["Blinatumomab", "count"] == blin
         assert lines.loc["CAR-T", "count"] == cart
         assert lines.loc["whole", "count"] == blin + cart and lines.loc["whole", "n"] == 36
         assert f"{lines['p_value'].iloc[0]:.3f}" == printed
-    display = result["display"].set_index("Characteristic")
+    display = result.display.set_index("Characteristic")
     assert display.loc["CMV", "CAR-T (n = 27)"] == "18 (66.7%)"
     assert display.loc["Pulmonary", "P value"] == "0.062"
 
@@ -84,7 +83,7 @@ def test_crs_bands_reproduce_the_paper_p_values():
     grades = [0] * 3 + [1] * 4 + [2] * 2 + [0] * 4 + [1] * 12 + [2] * 8 + [3] * 3
     data = pd.DataFrame({"arm": ["Blinatumomab"] * 9 + ["CAR-T"] * 27, "crs_grade": grades,
                          "icans": [1] + [0] * 8 + [1] * 3 + [0] * 24})
-    numbers = crs_icans_table(data, "arm", ["Blinatumomab", "CAR-T"])["numbers"]
+    numbers = crs_icans_table(data, "arm", ["Blinatumomab", "CAR-T"]).numbers
     for row, ((blin, cart), printed) in PAPER_CRS.items():
         lines = numbers[numbers["row"] == row].set_index("group")
         assert (lines.loc["Blinatumomab", "count"], lines.loc["CAR-T", "count"]) == (blin, cart)
@@ -97,7 +96,7 @@ def test_engraftment_times_median_range_and_mann_whitney():
     data = small_cohort().assign(
         neutrophil_engraftment=[1, 1, 1, 1, 0, 1],
         neutrophil_engraftment_days=[11, 14, 20, 12, None, 16])
-    numbers = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS)["numbers"]
+    numbers = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS).numbers
     lines = numbers[numbers["row"] == "neutrophil_engraftment_days"].set_index("group")
     assert lines.loc["Alpha", ["median", "min", "max", "n"]].tolist() == [14, 11, 20, 3]
     assert lines.loc["Beta", ["median", "min", "max", "n"]].tolist() == [14, 12, 16, 2]
@@ -108,19 +107,19 @@ def test_engraftment_times_median_range_and_mann_whitney():
 def test_absent_columns_are_left_out_with_a_note():
     data = small_cohort()  # no engraftment, complication, infection, CRS or ICANS column
     table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
-    assert set(table3["numbers"]["row"]) == {"agvhd_2_4", "agvhd_3_4"}
-    assert "Not in the data, so left out" in table3["notes"][0]
-    assert "CMV reactivation" in table3["notes"][0]
+    assert set(table3.numbers["row"]) == {"agvhd_2_4", "agvhd_3_4"}
+    assert "Not in the data, so left out" in table3.notes[0]
+    assert "CMV reactivation" in table3.notes[0]
     crs = crs_icans_table(data, "arm", ["Alpha", "Beta"])
-    assert crs["display"].empty and crs["notes"]
-    shown = table_or_note(crs["display"], crs["notes"], title="Supplementary Table 1")
+    assert crs.display.empty and crs.notes
+    shown = crs.render(title="Supplementary Table 1")
     assert isinstance(shown, Markdown) and "left out" in shown.data
     figure = engraftment_figure(data, "arm", ["Alpha", "Beta"])
-    assert figure.panels == [] and len(figure.notes) == 2
+    assert figure.drawn == [] and len(figure.notes) == 2
     assert "neutrophil_engraftment" in figure.notes[0]
 
 
 def test_a_column_of_only_missing_values_counts_as_absent():
     data = small_cohort().assign(tma=np.nan)
     table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
-    assert "tma" in table3["omitted"]
+    assert "tma" in table3.omitted

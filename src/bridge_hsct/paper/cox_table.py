@@ -31,7 +31,7 @@ treated as censoring, so the hazard ratios are cause-specific.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from scipy import stats
 from ..cohort.endpoints import ENDPOINTS, as_censored, derive
 from ..cohort.schema import BY_NAME
 from ..render.formatting import ci_label, confidence_percent, format_p, result_alpha
+from ..render.tables import Table
 from ..stats.survival import cox_univariate, fit_cox
 from .table1 import TABLE1_ROWS
 
@@ -218,8 +219,25 @@ def cox_indicators(time, event, indicators: pd.DataFrame, alpha: float = 0.05) -
             "p_value": float(stats.chi2.sf(chi2, len(names))), "reason": None}
 
 
+@dataclass
+class CoxScreen(Table):
+    """The univariate Cox screen of one endpoint: a :class:`Table` whose highlighted rows
+    have ``P < 0.10``, with what it was computed at.
+
+    Parameters
+    ----------
+    alpha : one minus the confidence level of the intervals.
+    absent : Table 1 covariates not in the data.
+    skipped : why no model could be fitted (the endpoint's columns are absent), else None.
+    """
+
+    alpha: float = 0.05
+    absent: list = field(default_factory=list)
+    skipped: str | None = None
+
+
 def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, groups: list,
-                         alpha: float = 0.05) -> dict:
+                         alpha: float = 0.05) -> CoxScreen:
     """Hazard ratio of every baseline covariate for one endpoint, one covariate at a time.
 
     Parameters
@@ -232,18 +250,18 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
 
     Returns
     -------
-    dict
+    CoxScreen
         ``numbers``: tidy frame, one row per hazard ratio (columns :data:`COLUMNS`; ``row`` is
         ``"single"`` for a one-covariate model, ``"variable"`` for the global test of a
         multi-level variable and ``"level"`` for each of its levels; ``candidate`` is
-        ``p_value < 0.10``; ``alpha`` is the one the intervals were computed at); ``absent``:
-        Table 1 covariates not in the data; ``alpha``.
+        ``p_value < 0.10``; ``alpha`` is the one the intervals were computed at);
+        ``display``, ``highlight`` and ``notes`` as :func:`cox_display` and
+        :func:`screen_notes` give them; ``absent``: Table 1 covariates not in the data.
     """
     missing = [c for c in ENDPOINTS[endpoint].requires if c not in data]
     if missing:
-        return {"numbers": pd.DataFrame(columns=COLUMNS).astype({"candidate": bool}),
-                "absent": [], "alpha": alpha,
-                "skipped": f"the data have no column `{missing[0]}`"}
+        return CoxScreen(pd.DataFrame(), pd.DataFrame(columns=COLUMNS).astype(
+            {"candidate": bool}), alpha=alpha, skipped=f"the data have no column `{missing[0]}`")
     outcome = as_censored(derive(data, endpoint))
     time, event = outcome["time"].to_numpy(float), outcome["cause"].to_numpy(int)
     covariates, absent = table1_covariates(data, group_col, groups)
@@ -271,8 +289,10 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
                                 cov.name(reference), alpha))
         else:
             rows.extend(_levels_rows(endpoint, cov, values, time, event, alpha))
-    return {"numbers": pd.DataFrame(rows, columns=COLUMNS).assign(alpha=alpha),
-            "absent": absent, "alpha": alpha}
+    numbers = pd.DataFrame(rows, columns=COLUMNS).assign(alpha=alpha)
+    shown = cox_display(numbers)
+    return CoxScreen(shown["display"], numbers, screen_notes(alpha, shown["notes"], absent),
+                     highlight=shown["candidates"], alpha=alpha, absent=absent)
 
 
 def _levels_rows(endpoint, cov: Covariate, values: pd.Series, time, event, alpha) -> list:
@@ -341,8 +361,23 @@ def _short_reason(reason: str) -> str:
     return reason
 
 
-def render_cox_table(table: dict, endpoint_label: str, table_id: str | None = None):
-    """Render a univariate Cox table with the P < 0.10 rows highlighted.
+def screen_notes(alpha: float, reasons: list[str], absent: list[str]) -> list[str]:
+    """The notes under a univariate Cox table: how it was computed, why some hazard ratios
+    could not be estimated, which covariates are not in the data."""
+    notes = [f"Hazard ratios from one Cox model per characteristic (Efron ties, Wald "
+             f"{ci_label(alpha)} and P). Highlighted: P < {SCREENING_P:.2f}, the "
+             "paper's threshold for entering the multivariable model. For characteristics "
+             "with more than two levels, the first line gives the global Wald test of all "
+             "levels.", *reasons]
+    if absent:
+        notes.append("Not in the data, so left out: " + ", ".join(
+            BY_NAME[v].label if v in BY_NAME else v for v in absent) + ".")
+    return notes
+
+
+def render_cox_table(table: CoxScreen, endpoint_label: str, table_id: str | None = None):
+    """Render a univariate Cox table with the P < 0.10 rows highlighted, or say why it was
+    not computed.
 
     Parameters
     ----------
@@ -350,31 +385,14 @@ def render_cox_table(table: dict, endpoint_label: str, table_id: str | None = No
     endpoint_label : e.g. ``"overall survival"``.
     table_id : HTML id of the table.
     """
-    from great_tables import loc, style
     from IPython.display import Markdown
 
-    from ..cohort.schema import BY_NAME as _BY_NAME
-    from ..render.tables import render_table
-
-    if table.get("skipped"):
+    if table.skipped:
         return Markdown(f"Univariate Cox models for {endpoint_label} are not computed: "
-                        f"{table['skipped']}.")
-    shown = cox_display(table["numbers"])
-    notes = [f"Hazard ratios from one Cox model per characteristic (Efron ties, Wald "
-             f"{ci_label(table['alpha'])} and P). Highlighted: P < {SCREENING_P:.2f}, the "
-             "paper's threshold for entering the multivariable model. For characteristics "
-             "with more than two levels, the first line gives the global Wald test of all "
-             "levels."] + shown["notes"]
-    if table["absent"]:
-        notes.append("Not in the data, so left out: " + ", ".join(
-            _BY_NAME[v].label if v in _BY_NAME else v for v in table["absent"]) + ".")
-    gt = render_table(shown["display"], title=f"Univariate Cox models: {endpoint_label}",
-                      subtitle="Hazard ratio per characteristic, one model each",
-                      notes=notes, test_col=None, table_id=table_id)
-    if shown["candidates"]:
-        gt = gt.tab_style(style=style.fill(color="#fff3cd"),
-                          locations=loc.body(rows=shown["candidates"]))
-    return gt
+                        f"{table.skipped}.")
+    return table.render(title=f"Univariate Cox models: {endpoint_label}",
+                        subtitle="Hazard ratio per characteristic, one model each",
+                        test_col=None, table_id=table_id)
 
 
 def candidates_text(numbers: pd.DataFrame, endpoint_label: str) -> str:

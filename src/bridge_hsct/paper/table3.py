@@ -4,88 +4,76 @@ Table 3 lists, by group: time to neutrophil and platelet engraftment (median (ra
 engrafted patients, Mann–Whitney U test) and the number (%) of patients with each GVHD,
 transplant complication, viral reactivation and infection (Fisher's exact test for two
 groups, as in the paper; chi-square for more). Supplementary Table 1 does the same for
-cytokine release syndrome and ICANS after the bridging immunotherapy.
+cytokine release syndrome and ICANS after the bridging immunotherapy. Both are declared as
+rows (:class:`bridge_hsct.paper.group_table.Row`) and computed by the by-group table engine,
+:func:`bridge_hsct.paper.group_table.group_table`, like Table 1; lines whose column is absent
+are left out with a note.
 
-Rows whose column is absent from the cohort are left out with a note. The tests are those of
-:mod:`bridge_hsct.stats.group_tests`; the cell formats are Table 1's
-(:mod:`bridge_hsct.paper.table1`).
+Supplementary Figure 5 is a list of panel specs (:data:`SUPPLEMENTARY_FIGURE5`) fed to the
+panel engine (:class:`bridge_hsct.paper.panels.PanelEngine`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..cohort.schema import BY_NAME
-from ..render.descriptive import count_known, median_range, n_percent
-from ..render.disclosure import count_text
 from ..render.formatting import format_number, format_p
+from ..render.tables import Table
 from ..stats import group_tests
-from .gvhd import Panel, available, incidence_panels
+from ..stats.survival import to_months
+from .group_table import Row, TableSpec, group_table
 from .outcomes import COMPETING_METHOD
-
-
-@dataclass(frozen=True)
-class OutcomeRow:
-    """One line of an outcome table.
-
-    Parameters
-    ----------
-    key : identifier of the line in the tidy output (the column name for plain columns).
-    how : ``"median"`` (median (range) of a number of days) or ``"binary"`` (n (%) of 1s).
-    label : what the table shows.
-    section : the header line it is indented under ("" for none).
-    source : the cohort column it needs (default: `key`).
-    values : cohort → 0/1 Series (NaN unknown), for lines derived from a column.
-    """
-
-    key: str
-    how: str
-    label: str
-    section: str = ""
-    source: str = ""
-    values: Callable[[pd.DataFrame], pd.Series] | None = None
-
-    @property
-    def column(self) -> str:
-        """The cohort column this line is computed from."""
-        return self.source or self.key
-
+from .panels import GROUPS, Figure, IncidenceWords, PanelEngine, figure_panel
 
 AGVHD = "Acute GVHD, n (%)"
 VIRUS = "Viral reactivation, n (%)"
 INFECTION = "Infection, n (%)"
 
-TABLE3_ROWS: list[OutcomeRow] = [
-    OutcomeRow("neutrophil_engraftment_days", "median",
-               "Time to neutrophil engraftment, days, median (range)"),
-    OutcomeRow("platelet_engraftment_days", "median",
-               "Time to platelet engraftment, days, median (range)"),
-    OutcomeRow("agvhd_2_4", "binary", "Grade II–IV", AGVHD),
-    OutcomeRow("agvhd_3_4", "binary", "Grade III–IV", AGVHD),
-    OutcomeRow("cgvhd", "binary", "Chronic GVHD, n (%)"),
-    OutcomeRow("tma", "binary", "Thrombotic microangiopathy (TMA), n (%)"),
-    OutcomeRow("hemorrhagic_cystitis", "binary", "Haemorrhagic cystitis, n (%)"),
-    OutcomeRow("ptld", "binary", "PTLD, n (%)"),
-    OutcomeRow("cmv_reactivation", "binary", "CMV", VIRUS),
-    OutcomeRow("ebv_reactivation", "binary", "EBV", VIRUS),
-    OutcomeRow("hzv_hhv6_reactivation", "binary", "Herpes zoster virus or HHV-6", VIRUS),
-    OutcomeRow("pulmonary_infection", "binary", "Pulmonary", INFECTION),
-    OutcomeRow("upper_respiratory_infection", "binary", "Upper respiratory tract", INFECTION),
-    OutcomeRow("soft_tissue_infection", "binary", "Skin and soft tissue", INFECTION),
-    OutcomeRow("gi_infection", "binary", "Gastrointestinal", INFECTION),
-    OutcomeRow("bloodstream_infection", "binary", "Bloodstream", INFECTION),
-    OutcomeRow("urinary_tract_infection", "binary", "Urinary tract", INFECTION),
+TABLE3_ROWS: list[Row] = [
+    Row("neutrophil_engraftment_days", "median",
+        "Time to neutrophil engraftment, days, median (range)"),
+    Row("platelet_engraftment_days", "median",
+        "Time to platelet engraftment, days, median (range)"),
+    Row("agvhd_2_4", "binary", "Grade II–IV", AGVHD),
+    Row("agvhd_3_4", "binary", "Grade III–IV", AGVHD),
+    Row("cgvhd", "binary", "Chronic GVHD, n (%)"),
+    Row("tma", "binary", "Thrombotic microangiopathy (TMA), n (%)"),
+    Row("hemorrhagic_cystitis", "binary", "Haemorrhagic cystitis, n (%)"),
+    Row("ptld", "binary", "PTLD, n (%)"),
+    Row("cmv_reactivation", "binary", "CMV", VIRUS),
+    Row("ebv_reactivation", "binary", "EBV", VIRUS),
+    Row("hzv_hhv6_reactivation", "binary", "Herpes zoster virus or HHV-6", VIRUS),
+    Row("pulmonary_infection", "binary", "Pulmonary", INFECTION),
+    Row("upper_respiratory_infection", "binary", "Upper respiratory tract", INFECTION),
+    Row("soft_tissue_infection", "binary", "Skin and soft tissue", INFECTION),
+    Row("gi_infection", "binary", "Gastrointestinal", INFECTION),
+    Row("bloodstream_infection", "binary", "Bloodstream", INFECTION),
+    Row("urinary_tract_infection", "binary", "Urinary tract", INFECTION),
 ]
 """The lines of the paper's Table 3, in its order."""
 
-EXTRA_ROWS: list[OutcomeRow] = [
-    OutcomeRow("cmv_disease", "binary", "CMV disease (in the paper's text only)", VIRUS),
-]
-"""Lines the book adds to Table 3 (reported in the paper's text, not its table)."""
+CMV_DISEASE = Row("cmv_disease", "binary", "CMV disease (in the paper's text only)", VIRUS)
+"""The line the book adds to Table 3 (reported in the paper's text, not its table), shown
+after CMV reactivation."""
+
+
+def _outcome_spec(rows: list[Row]) -> TableSpec:
+    """An outcome table: a line is named by its key, column and label; a median line gives
+    how many patients it is computed over (those who engrafted)."""
+    return TableSpec(tuple(rows), identity=("row", "variable", "label"), median_n=True)
+
+
+def _with_cmv_disease(rows: list[Row]) -> list[Row]:
+    at = next(i for i, r in enumerate(rows) if r.variable == "cmv_reactivation") + 1
+    return [*rows[:at], CMV_DISEASE, *rows[at:]]
+
+
+#: Table 3 as the paper prints it, and as the book shows it (with CMV disease).
+TABLE3 = _outcome_spec(TABLE3_ROWS)
+TABLE3_BOOK = _outcome_spec(_with_cmv_disease(TABLE3_ROWS))
 
 
 def _crs(test: Callable[[float], bool]) -> Callable[[pd.DataFrame], pd.Series]:
@@ -95,98 +83,38 @@ def _crs(test: Callable[[float], bool]) -> Callable[[pd.DataFrame], pd.Series]:
 
 
 CRS = "Cytokine release syndrome, n (%)"
-SUPPLEMENTARY_TABLE1_ROWS: list[OutcomeRow] = [
-    OutcomeRow("crs_any", "binary", "Any grade", CRS, "crs_grade", _crs(lambda g: g >= 1)),
-    OutcomeRow("crs_1_2", "binary", "Grade 1–2", CRS, "crs_grade", _crs(lambda g: 1 <= g <= 2)),
-    OutcomeRow("crs_3_plus", "binary", "Grade 3 or higher", CRS, "crs_grade",
-               _crs(lambda g: g >= 3)),
-    OutcomeRow("icans", "binary", "ICANS, n (%)"),
+SUPPLEMENTARY_TABLE1_ROWS: list[Row] = [
+    Row("crs_grade", "binary", "Any grade", CRS, "crs_any", values=_crs(lambda g: g >= 1)),
+    Row("crs_grade", "binary", "Grade 1–2", CRS, "crs_1_2",
+        values=_crs(lambda g: 1 <= g <= 2)),
+    Row("crs_grade", "binary", "Grade 3 or higher", CRS, "crs_3_plus",
+        values=_crs(lambda g: g >= 3)),
+    Row("icans", "binary", "ICANS, n (%)"),
 ]
 """CRS after the bridging immunotherapy (each grade band against the rest) and ICANS."""
+SUPPLEMENTARY_TABLE1 = _outcome_spec(SUPPLEMENTARY_TABLE1_ROWS)
 
 
 def outcome_table(data: pd.DataFrame, group_col: str, group_order: list,
-                  rows: list[OutcomeRow] = TABLE3_ROWS) -> dict:
-    """Compute an outcome table (Table 3 by default) by group, with P values.
+                  rows: list[Row] = TABLE3_ROWS) -> Table:
+    """An outcome table of `rows` by group (Table 3 by default), with P values.
 
-    Parameters
-    ----------
-    data : a validated cohort.
-    group_col : column defining the groups.
-    group_order : the groups, in display order.
-    rows : the lines of the table.
-
-    Returns
-    -------
-    dict
-        ``display``: one row per table line (strings; columns Characteristic, whole cohort,
-        each group, P value, Test, indent), ready for
-        :func:`bridge_hsct.render.tables.render_table`;
-        ``numbers``: the same in tidy form (row, variable, label, group, count, n, percent,
-        median, min, max, p_value, test) for downloads and the audit;
-        ``omitted``: keys of the lines whose column is absent; ``notes``: a note saying so.
+    Returns the :class:`bridge_hsct.render.tables.Table` of
+    :func:`bridge_hsct.paper.group_table.group_table`; its numbers have the columns row,
+    variable, label, group, count, n, percent, median, min, max, p_value, test.
     """
-    groups = data[group_col]
-    columns = [("whole", data)] + [(g, data[groups == g]) for g in group_order]
-    display, numbers, omitted = [], [], []
-    shown_sections = set()
-    for row in rows:
-        if not available(data, row.column):
-            omitted.append(row.key)
-            continue
-        values = row.values(data) if row.values else data[row.column]
-        if row.section and row.section not in shown_sections:
-            shown_sections.add(row.section)
-            display.append([row.section, *[""] * len(columns), "", "", 0])
-        indent = 1 if row.section else 0
-        if row.how == "median":
-            result = group_tests.compare_numbers(values, groups)
-            cells = []
-            for g, part in columns:
-                med, lo, hi = median_range(values.loc[part.index])
-                cells.append(f"{format_number(med)} ({format_number(lo)}–{format_number(hi)})")
-                numbers.append(dict(row=row.key, variable=row.column, label=row.label, group=g,
-                                    n=int(values.loc[part.index].notna().sum()), median=med,
-                                    min=lo, max=hi, p_value=result.p_value, test=result.test))
-        else:
-            result = group_tests.compare_categories(values, groups, [1, 0])
-            cells = []
-            for g, part in columns:
-                k, n = count_known(values.loc[part.index], values.loc[part.index] == 1)
-                cells.append(n_percent(k, n))
-                numbers.append(dict(row=row.key, variable=row.column, label=row.label, group=g,
-                                    count=k, n=n, percent=100 * k / n if n else np.nan,
-                                    p_value=result.p_value, test=result.test))
-        display.append([row.label, *cells, format_p(result.p_value), result.test, indent])
-    names = ["Characteristic", f"Whole cohort (n = {len(data)})",
-             *[f"{g} (n = {count_text((groups == g).sum())})" for g in group_order],
-             "P value", "Test", "indent"]
-    notes = []
-    if omitted:
-        labels = [BY_NAME[r.column].label if r.column in BY_NAME else r.column
-                  for r in rows if r.key in omitted]
-        notes.append("Not in the data, so left out: " + ", ".join(dict.fromkeys(labels)) + ".")
-    return {"display": pd.DataFrame(display, columns=names), "numbers": pd.DataFrame(numbers),
-            "omitted": omitted, "notes": notes}
+    return group_table(data, group_col, group_order, _outcome_spec(rows))
 
 
 def transplant_outcomes_table(data: pd.DataFrame, group_col: str, group_order: list,
-                              extra: bool = True) -> dict:
-    """Table 3 of the paper (:data:`TABLE3_ROWS`), plus :data:`EXTRA_ROWS` with `extra`."""
-    rows = TABLE3_ROWS + (EXTRA_ROWS if extra else [])
-    # keep each extra line in its section: after the last line of the same section
-    ordered = []
-    for row in TABLE3_ROWS:
-        ordered.append(row)
-        if row.key == "cmv_reactivation" and extra:
-            ordered += [r for r in EXTRA_ROWS if r.section == VIRUS]
-    ordered += [r for r in rows if r not in ordered]
-    return outcome_table(data, group_col, group_order, ordered)
+                              extra: bool = True) -> Table:
+    """Table 3 of the paper (:data:`TABLE3`), with the CMV disease line if `extra`."""
+    return group_table(data, group_col, group_order, TABLE3_BOOK if extra else TABLE3)
 
 
-def crs_icans_table(data: pd.DataFrame, group_col: str, group_order: list) -> dict:
+def crs_icans_table(data: pd.DataFrame, group_col: str, group_order: list) -> Table:
     """Supplementary Table 1: CRS grade bands and ICANS after immunotherapy, by group."""
-    return outcome_table(data, group_col, group_order, SUPPLEMENTARY_TABLE1_ROWS)
+    return group_table(data, group_col, group_order, SUPPLEMENTARY_TABLE1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +157,7 @@ def paper_p_value_check(counts: dict | None = None,
     counts = PAPER_TABLE3_COUNTS if counts is None else counts
     sizes = PAPER_GROUP_SIZES if sizes is None else sizes
     (name_a, n_a), (name_b, n_b) = sizes.items()
-    labels = {r.key: r.label for r in TABLE3_ROWS}
+    labels = {r.name: r.label for r in TABLE3_ROWS}
     rows = []
     for key, (a, b, printed) in counts.items():
         recomputed = p_from_counts(a, n_a, b, n_b)
@@ -266,34 +194,40 @@ ENGRAFTMENT_HORIZON_MONTHS = 2.0
 #: landmarks fall past the last engraftment, where nothing is estimated).
 NEUTROPHIL_LANDMARK_DAYS = 14.0
 PLATELET_LANDMARK_DAYS = 21.0
-ENGRAFTMENT_PANELS: list[Panel] = [
-    Panel("supplementary_figure5a", "A", "neutrophil_engraftment", "group",
-          NEUTROPHIL_LANDMARK_DAYS, "by bridging therapy", ENGRAFTMENT_HORIZON_MONTHS),
-    Panel("supplementary_figure5b", "B", "platelet_engraftment", "group",
-          PLATELET_LANDMARK_DAYS, "by bridging therapy", ENGRAFTMENT_HORIZON_MONTHS),
+ENGRAFTMENT_WORDS = IncidenceWords(competing="death before engraftment")
+
+
+def _engraftment(letter: str, endpoint: str, landmark_days: float):
+    return figure_panel("5", letter, endpoint, GROUPS, supplementary=True,
+                        method=COMPETING_METHOD, both_methods=True,
+                        landmark_months=float(to_months(landmark_days)),
+                        horizon_months=ENGRAFTMENT_HORIZON_MONTHS,
+                        ylabel="Cumulative incidence of engraftment", words=ENGRAFTMENT_WORDS)
+
+
+#: Supplementary Fig. 5: drawn with the competing-risk estimate (Aalen–Johansen, death
+#: before engraftment competing, Gray's test); the 1 − Kaplan–Meier estimates beside it.
+SUPPLEMENTARY_FIGURE5 = [
+    _engraftment("A", "neutrophil_engraftment", NEUTROPHIL_LANDMARK_DAYS),
+    _engraftment("B", "platelet_engraftment", PLATELET_LANDMARK_DAYS),
 ]
 
 
 def engraftment_figure(data: pd.DataFrame, group_col: str, groups: list, alpha: float = 0.05,
-                       output_dir=None, landmark_months: float | None = None):
-    """Supplementary Fig. 5: cumulative incidence of engraftment by group.
+                       output_dir=None, landmark_months: float = 24.0) -> Figure:
+    """Supplementary Fig. 5 (:data:`SUPPLEMENTARY_FIGURE5`) through the panel engine.
 
-    Drawn with the competing-risk estimate (Aalen–Johansen, death before engraftment
-    competing, Gray's test); the 1 − Kaplan–Meier estimates are computed too. See
-    :func:`bridge_hsct.paper.gvhd.incidence_panels` for the result. Each panel is read at its
-    own fixed day (:data:`ENGRAFTMENT_PANELS`); `landmark_months`, the chapter's landmark,
-    serves only a panel declared with ``landmark="landmark"`` (none of the paper's).
+    Each panel is read at its own fixed day; `landmark_months`, the chapter's landmark,
+    would serve only a panel declared without one (none of the paper's). With `output_dir`
+    the panels are drawn and saved there.
     """
-    return incidence_panels(data, ENGRAFTMENT_PANELS, group_col, groups, landmark_months, alpha,
-                            output_dir, ylabel="Cumulative incidence of engraftment",
-                            figure_label="Supplementary Fig. 5",
-                            draw_method=COMPETING_METHOD,
-                            competing="death before engraftment")
+    return PanelEngine(data, group_col, groups, landmark_months, alpha,
+                       output_dir).figure(SUPPLEMENTARY_FIGURE5)
 
 
-def describe_engraftment(table3: dict) -> str:
+def describe_engraftment(table3: Table) -> str:
     """A sentence with the whole-cohort engraftment times of Table 3, for the chapter text."""
-    numbers = table3["numbers"]
+    numbers = table3.numbers
     parts = []
     for key, what in (("neutrophil_engraftment_days", "neutrophils"),
                       ("platelet_engraftment_days", "platelets")):

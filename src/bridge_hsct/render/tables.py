@@ -1,10 +1,17 @@
-"""Publication tables: great-tables rendering and CSV/XLSX files beside them."""
+"""Publication tables: one result type, great-tables rendering, CSV/XLSX files beside them.
+
+Every table of the book is a :class:`Table`: the frame the reader sees (strings), the tidy
+numbers behind it (the download), and the notes under it. ``table.render(...)`` shows it (or,
+with no rows, a note saying why) and ``table.save(folder, name)`` writes its numbers as CSV
+and XLSX; both pass the small-cell suppression of :mod:`.disclosure`.
+"""
 
 from __future__ import annotations
 
 import io
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -14,16 +21,68 @@ from .disclosure import suppress_counts
 from .escaping import spreadsheet_frame
 
 TEST_MARKS = "*†‡§¶#"
+HIGHLIGHT = "#fff3cd"
+
+
+@dataclass
+class Table:
+    """A computed table: what is shown, the numbers behind it, and its notes.
+
+    Parameters
+    ----------
+    display : one row per line of the table, as strings (plus the ``Test`` and ``indent``
+        columns that :func:`render_table` turns into footnote marks and indentation).
+    numbers : the same in tidy form, for downloads, the audit and the text.
+    notes : sentences printed under the table (what was left out, how it was computed).
+    omitted : keys of the lines left out because the data lack their column.
+    highlight : positions of the displayed rows to highlight.
+    """
+
+    display: pd.DataFrame
+    numbers: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    omitted: list = field(default_factory=list)
+    highlight: list[int] = field(default_factory=list)
+
+    def render(self, title: str, subtitle: str = "", *, notes: list[str] = (), **options):
+        """The table as great-tables (see :func:`render_table` for `options`), with its own
+        notes and then `notes`; a table without rows becomes a note saying why."""
+        return render_or_note(self.display, [*self.notes, *notes], title=title,
+                              subtitle=subtitle, highlight=self.highlight, **options)
+
+    def save(self, folder: str | Path, name: str) -> Path:
+        """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`)."""
+        return save_table(self.numbers, folder, name)
+
+    def __getitem__(self, key: str):
+        """``table["display"]`` for ``table.display``: for callers written against the former
+        dict results (:mod:`bridge_hsct.paper.narrative`, older tests)."""
+        if key not in {"display", "numbers", "notes", "omitted"}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+def render_or_note(display: pd.DataFrame, notes: list[str], **options):
+    """:func:`render_table` of `display`, or, when it has no rows, a visible MyST note saying
+    why (so that the chapter still builds)."""
+    if display.empty:
+        from IPython.display import Markdown
+
+        title = options.get("title", "This table")
+        why = " ".join(notes) or "The data have none of its columns."
+        return Markdown(f"```{{admonition}} {title}: left out\n:class: note\n{why}\n```\n")
+    return render_table(display, notes=notes, **options)
 
 
 def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
                  notes: list[str] = (), stub: str = "Characteristic",
                  test_col: str | None = "Test", indent_col: str | None = "indent",
-                 table_id: str | None = None) -> GT:
+                 table_id: str | None = None, highlight: list[int] = ()) -> GT:
     """Render a display table (strings) as a great-tables table.
 
-    The test named in ``test_col`` of each row becomes a footnote mark on its P value, and
-    rows with ``indent_col`` = 1 are indented under their header row.
+    The test named in ``test_col`` of each row becomes a footnote mark on its P value,
+    rows with ``indent_col`` = 1 are indented under their header row, and the rows at the
+    positions in `highlight` are shaded.
     """
     body = suppress_counts(display).copy()  # the one gate every displayed table passes
     notes = list(notes)
@@ -45,6 +104,9 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
         table = table.tab_stub_indent(rows=indented, indent=2)
     headers = [i for i in range(len(body)) if i not in indented]
     table = table.tab_style(style=style.text(weight="bold"), locations=loc.stub(rows=headers))
+    if highlight:
+        table = table.tab_style(style=style.fill(color=HIGHLIGHT), locations=loc.body(
+            rows=list(highlight)))
     for note in notes:
         table = table.tab_source_note(note)
     return table.tab_options(table_font_size="14px", table_width="100%")

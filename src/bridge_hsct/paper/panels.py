@@ -1,0 +1,722 @@
+"""One engine for every Kaplan–Meier and cumulative-incidence panel of the paper's figures.
+
+A panel is declared once, before any data is seen, as a :class:`PanelSpec`: the endpoint,
+how the cohort is split (whole cohort, the chapter's groups, a subgroup column), the method
+drawn (and whether the other method is computed beside it), where its curve is read (the
+chapter's landmark, or a fixed one the paper's figure needs), its letter, label, anchor and
+file stem, and the words of its captions. Figures 1–4 and Supplementary Figure 5 are lists
+of specs (in :mod:`.subgroups`, :mod:`.gvhd` and :mod:`.table3`).
+
+:class:`PanelEngine` turns a spec into a :class:`Panel`: it computes the summaries of
+:func:`bridge_hsct.paper.outcomes.endpoint_summary`, draws the figure with
+:func:`bridge_hsct.paper.outcomes.summary_panel` and saves it as PNG and SVG, or, when the
+data cannot support the panel (a column absent or empty, a single level), records why and
+draws nothing, so that the chapter still builds. A drawn panel writes its own MyST figure,
+caption and alternative text; a list of panels (:class:`Figure`) gives the tables and
+sentences of the chapter. Every label from the data passes
+:func:`bridge_hsct.render.escaping.markdown_text` (or ``one_line`` in alt text), every count
+:func:`bridge_hsct.render.disclosure.count_text`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..cohort.endpoints import ENDPOINTS
+from ..cohort.schema import BY_NAME
+from ..render.disclosure import count_text, is_small
+from ..render.escaping import markdown_code, markdown_text, one_line
+from ..render.figures import save_figure
+from ..render.formatting import ci_label, confidence_percent, format_p, result_alpha
+from ..render.tables import Table
+from .outcomes import (
+    COMPETING_METHOD,
+    PAPER_METHOD,
+    endpoint_summary,
+    estimate_text,
+    landmark_label,
+    summary_panel,
+)
+
+#: ``PanelSpec.by`` value meaning "the chapter's groups" (the ``group_col`` parameter).
+GROUPS = "<groups>"
+#: ``PanelSpec.by`` value for patient age at transplant split at :data:`AGE_THRESHOLD_YEARS`.
+AGE_GROUP = "age_group"
+AGE_THRESHOLD_YEARS = 40
+
+
+def in_sentence(label: str) -> str:
+    """A label as it reads inside a sentence: ``Overall survival`` → ``overall survival``,
+    while acronyms stay (``GVHD-free ...``, ``HCT-CI``)."""
+    return label[0].lower() + label[1:] if label and not label[:2].isupper() else label
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits of the cohort
+# ---------------------------------------------------------------------------------------------
+def age_group_labels(threshold: float = AGE_THRESHOLD_YEARS) -> list[str]:
+    """The two age groups, the reference (younger) first: ``["≤ 40 years", "> 40 years"]``."""
+    return [f"≤ {threshold:g} years", f"> {threshold:g} years"]
+
+
+def age_group(age_years: pd.Series, threshold: float = AGE_THRESHOLD_YEARS) -> pd.Series:
+    """Patient age group at transplant: ``> threshold`` against ``≤ threshold`` years.
+
+    The paper splits patients at 40 years (Table 1 and Fig. 4G); a missing age stays missing.
+    """
+    younger, older = age_group_labels(threshold)
+    return age_years.map(lambda x: np.nan if pd.isna(x) else older if x > threshold
+                         else younger)
+
+
+def _plain(code) -> str:
+    if isinstance(code, float) and code.is_integer():
+        return str(int(code))
+    return str(code)
+
+
+def subgroup_levels(data: pd.DataFrame, column: str, level_labels: dict | None = None):
+    """The levels of a subgroup column, labelled, or why the column cannot define subgroups.
+
+    Parameters
+    ----------
+    data : cohort.
+    column : subgroup column, or :data:`AGE_GROUP` (from ``age_years``).
+    level_labels : label of each code; by default the schema's level labels (``yes``/``no``
+        for a 0/1 column without labels), else the code itself.
+
+    Returns
+    -------
+    labelled : pandas.Series or None
+        The column with codes replaced by labels (missing stays missing).
+    levels : list
+        Labels of the levels present, in schema order (reference first).
+    reason : str or None
+        Why the column cannot split the cohort (absent, empty, a single level), else None.
+    """
+    if column == AGE_GROUP:
+        if "age_years" not in data:
+            return None, [], "the data have no column `age_years`"
+        values, order, level_labels = age_group(data["age_years"]), age_group_labels(), {}
+    elif column not in data:
+        return None, [], f"the data have no column `{column}`"
+    else:
+        values, var = data[column], BY_NAME.get(column)
+        order = list(var.levels) if var else []
+        if level_labels is None and var is not None:
+            level_labels = (var.level_labels or
+                            ({0: f"{var.label}: no", 1: f"{var.label}: yes"}
+                             if var.kind == "binary" else {}))
+    present = list(pd.unique(values.dropna()))
+    if not present:
+        return None, [], f"column `{column}` is empty"
+    codes = [lv for lv in order if lv in present]
+    codes += sorted((lv for lv in present if lv not in codes), key=str)
+    labels = {code: str((level_labels or {}).get(code, _plain(code))) for code in codes}
+    if len(codes) < 2:
+        return None, list(labels.values()), (
+            f"column `{column}` has a single level in the data ({labels[codes[0]]})")
+    labelled = values.map(lambda v: labels.get(v, np.nan) if pd.notna(v) else np.nan)
+    return labelled, list(labels.values()), None
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+# ---------------------------------------------------------------------------------------------
+METHOD_WORDS = {
+    "survival": "Kaplan–Meier",
+    PAPER_METHOD: "1 − Kaplan–Meier, competing events counted as censored (the paper's method)",
+    COMPETING_METHOD: "Aalen–Johansen cumulative incidence, competing events kept as such",
+}
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """One panel of a figure, declared before any data is seen.
+
+    Parameters
+    ----------
+    endpoint : key of :data:`bridge_hsct.cohort.endpoints.ENDPOINTS`.
+    by : None for the whole cohort, :data:`GROUPS` for the chapter's groups,
+        :data:`AGE_GROUP`, or the name of a subgroup column (e.g. ``"sex"``).
+    letter : the panel's letter in its figure (``"A"``), shown in the drawn title.
+    label : how the text names the panel (``"Figure 1A"``).
+    anchor : MyST label of the figure, for links (``"figure-1a"``).
+    stem : file name of the saved PNG and SVG, without extension (``"figure1a"``).
+    method : the estimate drawn: ``"1 - kaplan-meier"`` (the paper's) or
+        ``"aalen-johansen"`` (incidence only; survival endpoints are Kaplan–Meier).
+    both_methods : compute the other method too (captions and tables give both).
+    landmark_months : where the curve is read when the paper's figure fixes it (acute
+        GVHD at day 100); None reads it at the chapter's landmark.
+    horizon_months : right end of the x axis (default: the longest follow-up).
+    by_label : how the text names the split (``"IKZF1 (Ikaros isoform 6)"``); by default
+        the column's label in the data dictionary.
+    level_labels : display label of each code of the subgroup column (default: schema's).
+    ylabel : y-axis label; by default the endpoint (survival) or "Cumulative incidence".
+    words : how the panel's title, caption, alt text and figure are written
+        (:data:`OUTCOME_WORDS` for Figures 1–3, an :class:`IncidenceWords` for Figure 4 and
+        Supplementary Figure 5).
+    """
+
+    endpoint: str
+    by: str | None = None
+    letter: str = ""
+    label: str = ""
+    anchor: str = ""
+    stem: str = ""
+    method: str = PAPER_METHOD
+    both_methods: bool = False
+    landmark_months: float | None = None
+    horizon_months: float | None = None
+    by_label: str | None = None
+    level_labels: dict | None = field(default=None, hash=False)
+    ylabel: str | None = None
+    words: OutcomeWords | None = None
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods computed, the drawn one first."""
+        if not self.both_methods:
+            return (self.method,)
+        other = COMPETING_METHOD if self.method == PAPER_METHOD else PAPER_METHOD
+        return (self.method, other)
+
+
+def figure_panel(figure: str, letter: str, endpoint: str, by: str | None = None, *,
+                 supplementary: bool = False, suffix: str = "", **options) -> PanelSpec:
+    """A :class:`PanelSpec` of the paper's Figure `figure`, panel `letter`, with the book's
+    naming: label ``Figure 1A`` (``Supplementary Figure 5A``), anchor ``figure-1a``
+    (``supplementary-figure-5a``), file ``figure1a`` (``supplementary_figure5a``); a
+    `suffix` (``"aalen_johansen"``) names a variant of the paper's panel."""
+    name = ("Supplementary Figure " if supplementary else "Figure ") + figure + letter
+    anchor = ("supplementary-figure-" if supplementary else "figure-") + figure + letter.lower()
+    stem = ("supplementary_figure" if supplementary else "figure") + figure + letter.lower()
+    if suffix:
+        anchor, stem = f"{anchor}-{suffix.replace('_', '-')}", f"{stem}_{suffix}"
+    return PanelSpec(endpoint, by, letter, options.pop("label", name), anchor, stem, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Panel:
+    """A computed panel: its summaries by method and its saved figure, or why it was skipped.
+
+    ``by_label`` is the split's name as resolved on the data (the spec's, or the column's
+    label); ``summaries`` maps each method of the spec to its
+    :func:`bridge_hsct.paper.outcomes.endpoint_summary`.
+    """
+
+    spec: PanelSpec
+    by_label: str
+    summaries: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    skipped: str | None = None
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the figure exists (False when the data could not support it)."""
+        return self.skipped is None
+
+    @property
+    def summary(self) -> pd.DataFrame | None:
+        """The summary of the drawn method (None for a skipped panel)."""
+        return self.summaries.get(self.spec.method)
+
+    @property
+    def subject(self) -> str:
+        """``all patients`` or ``by <split>``."""
+        return "all patients" if self.spec.by is None else f"by {self.by_label}"
+
+    @property
+    def words(self) -> OutcomeWords:
+        """How the panel is written (the spec's words)."""
+        return self.spec.words or OUTCOME_WORDS
+
+    @property
+    def title(self) -> str:
+        """The title drawn above the panel (``"A  Overall survival, all patients"``)."""
+        return self.words.title(self)
+
+    @property
+    def caption(self) -> str:
+        """The figure's caption, with its computed estimates (MyST)."""
+        return self.words.caption(self)
+
+    @property
+    def alt(self) -> str:
+        """One-line alternative text of the image."""
+        return self.words.alt(self)
+
+    def markdown(self) -> str:
+        """MyST of the panel: the figure with anchor, alt text, caption and downloads, or,
+        for a skipped panel, its anchor and a note saying why it is not drawn."""
+        if not self.drawn:
+            endpoint = ENDPOINTS[self.spec.endpoint].label
+            who = ("of all patients" if self.spec.by is None
+                   else f"by {markdown_text(self.by_label)}")
+            return (f"({self.spec.anchor})=\n:::{{note}} {self.spec.label} is not drawn\n"
+                    f"{endpoint} {who} needs that information, but {self.skipped}.\n:::\n")
+        return self.words.markdown(self)
+
+    def shown_rows(self, method: str | None = None) -> pd.DataFrame:
+        """The rows of a summary the panel shows: the whole cohort for a whole-cohort
+        panel, the groups for a comparison."""
+        summary = self.summaries[method or self.spec.method]
+        return summary.iloc[[0]] if self.spec.by is None else summary.iloc[1:]
+
+
+def _column_label(column: str) -> str:
+    var = BY_NAME.get(column)
+    return in_sentence(var.label) if var is not None else column
+
+
+def _missing_columns(data: pd.DataFrame, endpoint: str) -> list[str]:
+    """Columns the endpoint needs that the data lack (or hold no value in): its required
+    columns and, for an event column, the day of the event the schema pairs with it."""
+    needed = []
+    for name in ENDPOINTS[endpoint].requires:
+        needed += [name] + ([f"{name}_days"] if f"{name}_days" in BY_NAME else [])
+    return [c for c in dict.fromkeys(needed) if c not in data or not data[c].notna().any()]
+
+
+@dataclass(frozen=True)
+class PanelEngine:
+    """Computes, draws, saves and words the panels of one cohort.
+
+    Parameters
+    ----------
+    data : validated cohort.
+    group_col, groups : the compared groups and their display order (reference first).
+    landmark_months : the chapter's landmark (read by every panel without a fixed one).
+    alpha : one minus the confidence level of every estimate and band.
+    output_dir : where each drawn panel is saved as ``<stem>.png`` and ``<stem>.svg``;
+        None computes the estimates only.
+    """
+
+    data: pd.DataFrame
+    group_col: str
+    groups: list
+    landmark_months: float
+    alpha: float = 0.05
+    output_dir: str | Path | None = None
+
+    @classmethod
+    def for_chapter(cls, chapter, landmark_months: float | None = None,
+                    alpha: float | None = None, save: bool = True) -> PanelEngine:
+        """The engine of a :class:`bridge_hsct.book.chapter.Chapter`: its cohort, groups,
+        landmark, alpha and (with `save`) output folder; `landmark_months` and `alpha`
+        override the chapter's."""
+        return cls(chapter.data, chapter.group_col, chapter.groups,
+                   chapter.landmark_months if landmark_months is None else landmark_months,
+                   chapter.alpha if alpha is None else alpha,
+                   chapter.output_dir if save else None)
+
+    def by_label(self, spec: PanelSpec) -> str:
+        """How the text names the split of `spec` on these data."""
+        if spec.by is None:
+            return "all patients"
+        if spec.by_label:
+            return spec.by_label
+        return _column_label(self.group_col if spec.by == GROUPS else spec.by)
+
+    def panel(self, spec: PanelSpec) -> Panel:
+        """Compute, draw and save one panel (or record why it cannot be drawn)."""
+        panel = Panel(spec, self.by_label(spec))
+        missing = _missing_columns(self.data, spec.endpoint)
+        if missing:
+            panel.skipped = f"the data have no column `{missing[0]}`"
+            return panel
+        if spec.by is None or spec.by == GROUPS:
+            table, column, levels = self.data, None, list(self.groups)
+            present = [g for g in levels if (self.data[self.group_col] == g).any()]
+            if spec.by == GROUPS and len(present) < 2:
+                panel.skipped = f"only one group in column {markdown_code(self.group_col)}"
+                return panel
+        else:
+            labelled, levels, reason = subgroup_levels(self.data, spec.by, spec.level_labels)
+            if reason:
+                panel.skipped = reason
+                return panel
+            table, column = self.data.assign(**{spec.by: labelled}), spec.by
+        landmark = (self.landmark_months if spec.landmark_months is None
+                    else spec.landmark_months)
+        panel.summaries = {method: endpoint_summary(table, spec.endpoint, self.group_col,
+                                                    levels, landmark, method, self.alpha,
+                                                    by=column)
+                           for method in spec.methods}
+        if self.output_dir is not None:
+            figure = summary_panel(panel.summary, table, title=panel.title,
+                                   ylabel=spec.ylabel or _ylabel(spec.endpoint),
+                                   whole=spec.by is None, horizon_months=spec.horizon_months)
+            try:
+                panel.files = save_figure(figure, self.output_dir, spec.stem)
+            finally:
+                plt.close(figure)
+        return panel
+
+    def figure(self, specs: list[PanelSpec]) -> Figure:
+        """Every panel of `specs`, in their order (skipped ones included)."""
+        return Figure([self.panel(spec) for spec in specs], self.alpha)
+
+
+def _ylabel(endpoint: str) -> str:
+    spec = ENDPOINTS[endpoint]
+    return spec.label if spec.kind == "survival" else "Cumulative incidence"
+
+
+def make_panel(chapter, spec: PanelSpec, landmark_months: float,
+               alpha: float = 0.05) -> Panel:
+    """:meth:`PanelEngine.panel` on a chapter's cohort, saved in its output folder."""
+    return PanelEngine.for_chapter(chapter, landmark_months, alpha).panel(spec)
+
+
+def make_panels(chapter, specs: list[PanelSpec], landmark_months: float,
+                alpha: float = 0.05) -> list[Panel]:
+    """:meth:`PanelEngine.figure` on a chapter's cohort, as a list of panels."""
+    return PanelEngine.for_chapter(chapter, landmark_months, alpha).figure(specs).panels
+
+
+# ---------------------------------------------------------------------------------------------
+# How a panel is written
+# ---------------------------------------------------------------------------------------------
+def _events(k) -> str:
+    if is_small(k):
+        return f"{count_text(k)} events"
+    return f"{k} event" if k == 1 else f"{k} events"
+
+
+def figure_markdown(files: dict, anchor: str, alt: str, caption_text: str, label: str) -> str:
+    """A MyST ``{figure}`` of a saved PNG with its anchor, alt text, caption and downloads.
+
+    Parameters
+    ----------
+    files : ``{"png": path, "svg": path}`` as returned by :func:`figures.save_figure`, paths
+        relative to the page (the chapter's ``output_dir``).
+    anchor : the figure's label (``figure-1a``), for links and references.
+    alt : one-line alternative text.
+    caption_text : the caption paragraph (MyST).
+    label : how the download line names the figure (``Figure 1A``).
+    """
+    png, svg = Path(files["png"]).as_posix(), Path(files["svg"]).as_posix()
+    return (f"```{{figure}} {png}\n:name: {anchor}\n:alt: {alt}\n:width: 100%\n\n"
+            f"{caption_text}\n\n"
+            f"Download {label}: {{download}}`PNG <{png}>` · {{download}}`SVG <{svg}>`\n```\n")
+
+
+class OutcomeWords:
+    """The words of Figures 1–3: caption led by the panel's label, one method per panel
+    (a competing-risk variant is its own panel), downloads inside the figure."""
+
+    def title(self, panel: Panel) -> str:
+        """``"A  Overall survival, all patients"`` (``, competing risks`` when drawn by
+        Aalen–Johansen)."""
+        what = ENDPOINTS[panel.spec.endpoint].label
+        if panel.spec.method == COMPETING_METHOD:
+            what += ", competing risks"
+        letter = panel.spec.letter
+        return f"{letter}  {what}, {panel.subject}" if letter else f"{what}, {panel.subject}"
+
+    def method(self, panel: Panel) -> str:
+        """The estimator, in words."""
+        kind = ENDPOINTS[panel.spec.endpoint].kind
+        return METHOD_WORDS["survival" if kind == "survival" else panel.spec.method]
+
+    def caption(self, panel: Panel) -> str:
+        """What the panel shows, with its computed estimates and P value (one paragraph);
+        landmark and confidence level are those of the panel's summary."""
+        endpoint = ENDPOINTS[panel.spec.endpoint].label
+        rows = panel.shown_rows()
+        when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
+        alpha = result_alpha(panel.summary)
+        how = (f"Method: {self.method(panel)}; shaded: {confidence_percent(alpha)} pointwise "
+               "confidence "
+               f"band{'' if panel.spec.by is None else 's'} (log-log); ticks: censored "
+               "patients; numbers at risk under the axis.")
+        if panel.spec.by is None:
+            first = rows.iloc[0]
+            return (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} "
+                    f"patients ({_events(first['events'])}). {how} At {when}: "
+                    f"{estimate_text(first)}.")
+        groups = "; ".join(f"{markdown_text(r['group'])} (n = {count_text(r['n'])}, "
+                           f"{_events(r['events'])}) "
+                           f"{estimate_text(r)}" for _, r in rows.iterrows())
+        test = rows.iloc[0]
+        return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}. "
+                f"{how} At {when}, % ({ci_label(alpha)}): {groups}. "
+                f"{test['test'].capitalize()}: P = {format_p(test['p_value'])}.")
+
+    def alt(self, panel: Panel) -> str:
+        """Short alternative text of the figure image (one line)."""
+        kind = ENDPOINTS[panel.spec.endpoint].kind
+        curve = "Kaplan–Meier curves" if kind == "survival" else "Cumulative incidence curves"
+        endpoint = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
+        who = "all patients" if panel.spec.by is None else (
+            f"by {one_line(panel.by_label)} ("
+            + ", ".join(map(one_line, panel.shown_rows()["group"])) + ")")
+        return (f"{curve} of {endpoint}, {who}, against months since transplant, "
+                "with numbers at risk below")
+
+    def markdown(self, panel: Panel) -> str:
+        """MyST ``{figure}`` with its downloads inside."""
+        return figure_markdown(panel.files, panel.spec.anchor, panel.alt, panel.caption,
+                               panel.spec.label)
+
+
+#: The words of Figures 1–3 (the default of a spec).
+OUTCOME_WORDS = OutcomeWords()
+
+INCIDENCE_METHODS = {
+    PAPER_METHOD: ("1 − Kaplan–Meier", "the paper's method (1 − Kaplan–Meier, {competing} "
+                   "censored)", "log-rank"),
+    COMPETING_METHOD: ("Aalen–Johansen", "the competing-risk estimate (Aalen–Johansen, "
+                       "{competing} competing)", "Gray's test"),
+}
+
+
+def lower_first(label: str) -> str:
+    """``"Grade II–IV acute GVHD"`` → ``"grade II–IV acute GVHD"`` (acronyms kept)."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
+@dataclass(frozen=True)
+class IncidenceWords(OutcomeWords):
+    """The words of Figure 4 and Supplementary Figure 5: both methods in every caption,
+    led by the panel's letter, downloads under the figure.
+
+    Parameters
+    ----------
+    competing : what competes with the event (``"relapse or death before the event"``).
+    """
+
+    competing: str
+
+    def title(self, panel: Panel) -> str:
+        """``"A  Grade II–IV acute GVHD, all patients"``."""
+        return (f"{panel.spec.letter}  {ENDPOINTS[panel.spec.endpoint].label}, "
+                f"{panel.subject}")
+
+    def _numbers(self, panel: Panel) -> tuple[str, str]:
+        label = lower_first(ENDPOINTS[panel.spec.endpoint].label)
+        drawn_method, other = panel.spec.methods
+        when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
+        short, _, test_name = INCIDENCE_METHODS[drawn_method]
+        other_short, _, other_test = INCIDENCE_METHODS[other]
+        drawn, alternative = panel.summaries[drawn_method], panel.summaries[other]
+        if panel.spec.by is None:
+            row, alt_row = drawn.iloc[0], alternative.iloc[0]
+            numbers = (f"At {when}: {estimate_text(row)} by {short}, {estimate_text(alt_row)} "
+                       f"by {other_short} ({count_text(row['events'])} events in "
+                       f"{count_text(row['n'])} patients).")
+            alt = (f"Cumulative incidence curve of {label} in all {count_text(row['n'])} "
+                   "patients over months since transplant, with the number at risk below.")
+            return numbers, alt
+        parts = [f"{markdown_text(g['group'])} {estimate_text(g)}"
+                 for _, g in drawn.iloc[1:].iterrows()]
+        numbers = (f"At {when} ({short}): " + "; ".join(parts)
+                   + f"; {test_name} P = {format_p(drawn.iloc[1]['p_value'])}, "
+                   f"{other_test} P = {format_p(alternative.iloc[1]['p_value'])}.")
+        groups = ", ".join(one_line(g) for g in drawn["group"].iloc[1:])
+        alt = (f"Cumulative incidence curves of {label} {one_line(panel.subject)} ({groups}) "
+               "over months since transplant, with the numbers at risk below.")
+        return numbers, alt
+
+    def caption(self, panel: Panel) -> str:
+        """Both methods' estimates at the panel's landmark, and both tests."""
+        label = lower_first(ENDPOINTS[panel.spec.endpoint].label)
+        when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
+        _, long, _ = INCIDENCE_METHODS[panel.spec.method]
+        ci = ci_label(result_alpha(panel.summary))
+        numbers, _ = self._numbers(panel)
+        return (f"**{panel.spec.letter}** Cumulative incidence of {label}, "
+                f"{markdown_text(panel.subject)}, by "
+                f"{long.format(competing=self.competing)}; shaded: pointwise {ci}; ticks: "
+                f"censored patients; dotted line: the landmark ({when}). " + numbers)
+
+    def alt(self, panel: Panel) -> str:
+        """One line naming the curves and the groups."""
+        return self._numbers(panel)[1]
+
+    def markdown(self, panel: Panel) -> str:
+        """MyST ``{figure}`` with the download line of the panel under it."""
+        png, svg = (Path(panel.files["png"]).as_posix(), Path(panel.files["svg"]).as_posix())
+        return (f"```{{figure}} {png}\n:name: {panel.spec.anchor}\n:alt: {panel.alt}\n"
+                f":width: 100%\n\n{panel.caption}\n```\n\n"
+                f"Download panel {panel.spec.letter}: {{download}}`PNG <{png}>`, "
+                f"{{download}}`SVG <{svg}>`\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# A figure: its panels, tables and sentences
+# ---------------------------------------------------------------------------------------------
+def _median_text(row) -> str:
+    if row["method"] != "kaplan-meier":
+        return ""
+    if np.isnan(row["median_months"]):
+        return "not reached"
+    lower = "NR" if np.isnan(row["median_lower"]) else f"{row['median_lower']:.2f}"
+    upper = "NR" if np.isnan(row["median_upper"]) else f"{row['median_upper']:.2f}"
+    return f"{row['median_months']:.2f} ({lower}–{upper})"
+
+
+@dataclass
+class Figure:
+    """The computed panels of a figure, in the order of their specs (skipped included).
+
+    ``alpha`` is one minus the confidence level of every estimate (and band) of the figure
+    (the engine's; None when the panels were gathered without it).
+    """
+
+    panels: list[Panel]
+    alpha: float | None = None
+
+    @property
+    def drawn(self) -> list[Panel]:
+        """The panels that could be computed."""
+        return [p for p in self.panels if p.drawn]
+
+    def part(self, *letters: str) -> Figure:
+        """The panels with these letters (a figure's section), in the figure's order."""
+        return Figure([p for p in self.panels if p.spec.letter in letters], self.alpha)
+
+    def markdown(self) -> str:
+        """MyST of every panel, one after the other (see :meth:`Panel.markdown`)."""
+        return "\n".join(p.markdown() for p in self.panels)
+
+    @property
+    def notes(self) -> list[str]:
+        """One sentence per skipped panel, saying why."""
+        return [f"{p.spec.label} not drawn: {p.skipped}." for p in self.panels
+                if not p.drawn]
+
+    # -- Figures 1–3: one method per panel --------------------------------------------------
+    def numbers(self) -> pd.DataFrame:
+        """Tidy estimates of the drawn panels: the rows each panel shows, with its label.
+
+        One row per (panel, group): the whole-cohort row for a whole-cohort panel, the
+        group rows for a comparison panel (columns of :func:`endpoint_summary` plus
+        ``figure``, the panel's label, and ``panel``, its file stem).
+        """
+        frames = [p.shown_rows().assign(figure=p.spec.label, panel=p.spec.stem)
+                  for p in self.drawn]
+        if not frames:
+            return pd.DataFrame()
+        numbers = pd.concat(frames, ignore_index=True)
+        first = ["figure", "panel"]
+        return numbers[first + [c for c in numbers.columns if c not in first]]
+
+    def table(self) -> Table:
+        """The summary table under a figure: estimates, medians and P values of every panel
+        (render with ``stub="Panel"``)."""
+        rows, notes = [], self.notes
+        landmark = None
+        for panel in self.drawn:
+            landmark = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
+            shown = panel.shown_rows()
+            name = f"{panel.spec.label} · {panel.title.split('  ', 1)[-1]}"
+            if panel.spec.by is None:
+                r = shown.iloc[0]
+                rows.append([name, r["n"], r["events"], estimate_text(r), _median_text(r), "",
+                             "", 0])
+                continue
+            test = shown.iloc[0]
+            rows.append([name, "", "", "", "", format_p(test["p_value"]), test["test"], 0])
+            for _, r in shown.iterrows():
+                rows.append([str(r["group"]), r["n"], r["events"], estimate_text(r),
+                             _median_text(r), "", "", 1])
+        alpha = result_alpha(self.drawn[-1].summary) if self.drawn else None
+        ci = "CI" if alpha is None else ci_label(alpha)  # no panel drawn: no interval shown
+        median = f"Median, months ({ci})"
+        columns = ["Panel", "n", "Events", f"At {landmark or 'landmark'}, % ({ci})",
+                   median, "P value", "Test", "indent"]
+        display = pd.DataFrame(rows, columns=columns)
+        level = "" if alpha is None else f"{confidence_percent(alpha)} "
+        if display[median].eq("").all():
+            display = display.drop(columns=median)
+            notes.append(f"Estimates with {level}log-log confidence intervals.")
+        else:
+            notes.append(f"Estimates with {level}log-log confidence intervals; NR, limit not "
+                         "reached.")
+        return Table(display, self.numbers(), notes)
+
+    def describe(self) -> str:
+        """One computed bullet per panel, for the chapter's text (MyST Markdown)."""
+        lines = []
+        for panel in self.panels:
+            endpoint = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
+            link = f"{{ref}}`{panel.spec.label} <{panel.spec.anchor}>`"
+            if not panel.drawn:
+                lines.append(f"- {link}: not drawn, {panel.skipped}.")
+                continue
+            rows = panel.shown_rows()
+            when = landmark_label(float(rows.iloc[0]["landmark_months"]))
+            if panel.spec.by is None:
+                r = rows.iloc[0]
+                median = _median_text(r)
+                tail = f"; median {median.split(' (')[0]}" if median else ""
+                words = estimate_text(r, in_words=True)
+                lines.append(f"- {link}: {endpoint} at {when} was {words} in all "
+                             f"{count_text(r['n'])} patients{tail}.")
+                continue
+            parts = " vs ".join(f"{markdown_text(r['group'])} "
+                                f"{estimate_text(r, in_words=True)}"
+                                for _, r in rows.iterrows())
+            test = rows.iloc[0]
+            lines.append(f"- {link}: {endpoint} at {when} by {markdown_text(panel.by_label)}, "
+                         f"{parts} ({test['test']}, P = {format_p(test['p_value'])}).")
+        return "\n".join(lines)
+
+    # -- Figure 4 and Supplementary Figure 5: both methods per panel -------------------------
+    def estimates(self) -> pd.DataFrame:
+        """Tidy table of every drawn panel's landmark estimates and tests, both methods
+        (the paper's first), with the panel's file stem, letter and subject."""
+        frames = [panel.summaries[method].assign(figure=panel.spec.stem,
+                                                 panel=panel.spec.letter,
+                                                 subject=panel.subject)
+                  for panel in self.drawn for method in (PAPER_METHOD, COMPETING_METHOD)
+                  if method in panel.summaries]
+        if not frames:
+            return pd.DataFrame(columns=["figure", "panel", "endpoint", "method", "group"])
+        tidy = pd.concat(frames, ignore_index=True)
+        first = ["figure", "panel", "endpoint", "subject", "method", "by", "group"]
+        return tidy[first + [c for c in tidy.columns if c not in first]]
+
+    def methods_table(self, whole_rows: bool = False) -> Table:
+        """Both methods side by side: one bold line per panel, then one per group (or the
+        whole cohort), with n, events, the 1 − Kaplan–Meier and Aalen–Johansen estimates and
+        their tests' P values (render with ``stub="Panel"``, ``test_col=None``).
+
+        With `whole_rows`, panels by group also show the whole cohort first. The headers
+        name the figure's confidence level.
+        """
+        rows = []
+        for panel in self.drawn:
+            paper = panel.summaries[PAPER_METHOD]
+            competing = panel.summaries[COMPETING_METHOD]
+            when = landmark_label(paper.iloc[0]["landmark_months"])
+            rows.append([f"{panel.spec.letter}. {ENDPOINTS[panel.spec.endpoint].label}, "
+                         f"{panel.subject}, at {when}", "", "", "", "", "", "", 0])
+            by_group = panel.spec.by is not None
+            part = paper.iloc[:1] if not by_group else paper if whole_rows else paper.iloc[1:]
+            for (_, km), (_, aj) in zip(part.iterrows(), competing.loc[part.index].iterrows(),
+                                        strict=True):
+                whole = km["group"] == "whole"
+                rows.append([
+                    "All patients" if whole else str(km["group"]),
+                    str(int(km["n"])), str(int(km["events"])), estimate_text(km),
+                    format_p(km["p_value"]) if by_group and not whole else "",
+                    estimate_text(aj),
+                    format_p(aj["p_value"]) if by_group and not whole else "", 1,
+                ])
+        ci = ci_label(self.alpha)
+        display = pd.DataFrame(rows, columns=[
+            "Panel", "n", "Events", f"1 − KM, % ({ci})", "Log-rank P",
+            f"Aalen–Johansen, % ({ci})", "Gray P", "indent"])
+        return Table(display, self.estimates(), self.notes)
+
