@@ -117,15 +117,15 @@ def test_a_validated_cohort_written_back_reads_back_equal(tmp_path):
     cohort = load_cohort(source, "arm", cutoff="2023-12-31")
     staged = tmp_path / "cohort.csv"
     cohort.to_csv(staged, index=False, date_format="%Y-%m-%d")
-    validate_module._VALIDATED.clear()  # validate afresh, not from memory
     pd.testing.assert_frame_equal(load_cohort(staged, "arm"), cohort)
 
 
 def test_a_remembered_cohort_is_returned_as_a_copy(tmp_path):
     path = tmp_path / "c.csv"
     small_cohort().to_csv(path, index=False)
-    first = load_cohort(path)
+    cohorts = validate_module.ValidatedCohorts()
+    first = cohorts.load(path)
     first.loc[0, "arm"] = "changed by a chapter"
-    again = load_cohort(path)
+    again = cohorts.load(path)
     assert again.loc[0, "arm"] != "changed by a chapter"
     pd.testing.assert_frame_equal(again, load_cohort(path))
