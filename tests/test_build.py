@@ -130,7 +130,7 @@ def test_chapters_take_the_cohort_the_build_validated(tmp_path, monkeypatch):
         raise AssertionError("the cohort was validated again")
 
     monkeypatch.setattr(validate_module, "validate_cohort", no_second_validation)
-    monkeypatch.setattr(build_module, "chapters", lambda: ["baseline"])
+    monkeypatch.setattr(build_module, "chapters", lambda: ["baseline", "audit"])
     scores = []
 
     def render_nothing(src, staging):  # only the chapters are under test here

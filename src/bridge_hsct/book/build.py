@@ -48,6 +48,7 @@ from .. import __version__
 from ..cohort.dictionary import dictionary_markdown
 from ..cohort.validate import ValidatedCohorts, check_group_order
 from ..paper.audit import overall_score, score_sentence
+from ..paper.narrative import chapter_label
 from ..paths import (
     BOOK,
     BUILD,
@@ -97,8 +98,25 @@ def _config(data_path: str) -> dict:
                                     "notebook_interface": "jupyterlab"}
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": markdown_text(name),
-                                    "audit_score": ""}
+                                    "audit_score": "", "results_links": _results_links()}
     return config
+
+
+def _results_links() -> str:
+    """Links to the Results chapters this build makes, by their titles, for the landing page
+    (a chapter left out of a build gets no link that would break it)."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    names = [c["file"] for part in toc.get("parts", []) if part.get("caption") == "Results"
+             for c in part.get("chapters", [])]
+    built = chapters()
+    links = []
+    for name in names:
+        label = chapter_label(name, included=built)
+        if label:
+            title = re.search(r"^# (.+)$", (NOTEBOOKS / f"{name}.md").read_text(encoding="utf-8"),
+                              re.MULTILINE).group(1)
+            links.append(f"{{ref}}`{title} <{label}>`")
+    return "; ".join(links)
 
 
 GENERATED_PAGES = {"data_dictionary", "provenance"}
@@ -721,7 +739,8 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
         stages["execute"] = {"seconds": time.perf_counter() - t0,
                              "peak_gb": max(_peak_gb(resource.RUSAGE_SELF),
                                             _peak_gb(resource.RUSAGE_CHILDREN))}
-        _add_audit_score(src, score)
+        if "audit" in names:  # the sentence links the audit page
+            _add_audit_score(src, score)
         log("rendering HTML with Jupyter Book ...")
         t0 = time.perf_counter()
         site, render_peak = _render(src, staging)
