@@ -139,8 +139,9 @@ def cox_fit(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
+            # batch mode: sums over distinct times instead of a Python loop over rows
             fitter.fit(frame[["duration", "event", *covariates]], duration_col="duration",
-                       event_col="event")
+                       event_col="event", batch_mode=True)
         except (ConvergenceError, np.linalg.LinAlgError) as error:
             return CoxFit(method, list(covariates), _empty_table(covariates), n, events,
                           f"did not converge: {error}")

@@ -549,9 +549,10 @@ def fit_cox(frame: pd.DataFrame, duration_col: str, event_col: str, alpha: float
         warnings.simplefilter("always", ConvergenceWarning)
         try:
             # lifelines' default precision (1e-7) stops Newton early enough to leave hazard
-            # ratios ~1e-4 from R's coxph on tied data (tests/test_against_r.py)
+            # ratios ~1e-4 from R's coxph on tied data (tests/test_against_r.py); its batch
+            # mode sums over distinct times, not row by row in Python (4x at 100,000)
             fitter.fit(frame, duration_col=duration_col, event_col=event_col,
-                       fit_options={"precision": COX_PRECISION})
+                       fit_options={"precision": COX_PRECISION}, batch_mode=True)
         except ConvergenceError as error:
             return None, f"did not converge: {error}"
     problems = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
