@@ -129,3 +129,22 @@ def test_a_remembered_cohort_is_returned_as_a_copy(tmp_path):
     again = cohorts.load(path)
     assert again.loc[0, "arm"] != "changed by a chapter"
     pd.testing.assert_frame_equal(again, load_cohort(path))
+
+
+def test_a_cohort_the_build_wrote_is_not_refused_by_the_input_caps(tmp_path, monkeypatch):
+    """The staged cohort (floats written as 2490.0) can outgrow the size cap of users'
+    files; it was validated before it was written, and is served as such."""
+    source = tmp_path / "c.csv"
+    small_cohort().to_csv(source, index=False)
+    cohort = load_cohort(source)
+    staged = tmp_path / "staged.csv"
+    cohort.to_csv(staged, index=False)
+    cohorts = validate_module.ValidatedCohorts()
+    cohorts.remember(staged, "arm", cohort)
+    monkeypatch.setattr(validate_module, "MAX_BYTES", 10)
+    pd.testing.assert_frame_equal(cohorts.load(staged), cohort)
+    with pytest.raises(CohortError, match="more than"):  # a user's file of that size is not
+        validate_module.ValidatedCohorts().load(staged)
+    staged.write_text(staged.read_text() + "\n")  # changed since: validated afresh
+    with pytest.raises(CohortError, match="more than"):
+        cohorts.load(staged)

@@ -616,6 +616,14 @@ class ValidatedCohorts:
 
     def __init__(self):
         self._cohorts: dict[tuple, pd.DataFrame] = {}
+        # files this process wrote itself (:meth:`remember`), known by path and stat, so
+        # that the input caps meant for users' files do not refuse them
+        self._written: dict[tuple, tuple] = {}
+
+    @staticmethod
+    def _stat(path: str | Path) -> tuple:
+        info = Path(path).stat()
+        return str(Path(path).resolve()), info.st_size, info.st_mtime_ns
 
     @staticmethod
     def _key(path: str | Path, group_col: str, cutoff: str | None) -> tuple:
@@ -631,6 +639,10 @@ class ValidatedCohorts:
         CohortError
             As :func:`load_cohort`.
         """
+        if cutoff is None and Path(path).is_file():
+            written = self._written.get((self._stat(path), group_col))
+            if written is not None:
+                return self._cohorts[written].copy()
         _check_arguments(path, cutoff)  # before hashing the file
         key = self._key(path, group_col, cutoff)
         if key not in self._cohorts:
@@ -640,4 +652,6 @@ class ValidatedCohorts:
     def remember(self, path: str | Path, group_col: str, cohort: pd.DataFrame) -> None:
         """Record that `path` (read without cut-off) validates to `cohort`, e.g. after
         writing it there."""
-        self._cohorts[self._key(path, group_col, None)] = cohort.copy()
+        key = self._key(path, group_col, None)
+        self._cohorts[key] = cohort.copy()
+        self._written[(self._stat(path), group_col)] = key
