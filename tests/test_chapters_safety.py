@@ -41,8 +41,8 @@ def computed(tmp_path_factory):
         "figure4_estimates.csv": figure4(data, "arm", groups, 24.0).estimates(),
         "table2.csv": table2["numbers"],
         "table2_stepwise.csv": table2["stepwise_numbers"],
-        "table3.csv": transplant_outcomes_table(data, "arm", groups)["numbers"],
-        "supplementary_table1.csv": crs_icans_table(data, "arm", groups)["numbers"],
+        "table3.csv": transplant_outcomes_table(data, "arm", groups).numbers,
+        "supplementary_table1.csv": crs_icans_table(data, "arm", groups).numbers,
         "table3_published_p_values.csv": paper_p_value_check(),
         "supplementary_figure5_estimates.csv":
             engraftment_figure(data, "arm", groups).estimates(),

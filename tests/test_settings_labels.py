@@ -62,14 +62,8 @@ from bridge_hsct.paper.outcomes import (
     estimate_text,
     summary_panel,
 )
-from bridge_hsct.paper.subgroups import (
-    FIGURE1,
-    FIGURE3_COMPETING,
-    caption,
-    describe_panels,
-    make_panels,
-    panels_table,
-)
+from bridge_hsct.paper.panels import Figure, make_panels
+from bridge_hsct.paper.subgroups import FIGURE1, FIGURE3_COMPETING
 from bridge_hsct.paper.table3 import (
     NEUTROPHIL_LANDMARK_DAYS,
     PLATELET_LANDMARK_DAYS,
@@ -135,17 +129,17 @@ def test_panel_captions_headers_notes_and_bullets_follow_alpha(chapter):
                          ALPHA)
     assert all(p.drawn for p in panels)
     for panel in panels:
-        text = caption(panel)
+        text = panel.caption
         assert "shaded: 90% pointwise" in text and "12 months" in text
         no_old_level(text)
-    assert "At 12 months, % (90% CI)" in caption(panels[1])
-    table = panels_table(panels)
-    assert "At 12 months, % (90% CI)" in table["display"].columns
-    assert "Median, months (90% CI)" in table["display"].columns
-    assert any("90% log-log" in note for note in table["notes"])
-    no_old_level(*table["display"].columns, *table["notes"], describe_panels(panels))
-    assert "90% CI" in describe_panels(panels)
-    assert (table["numbers"]["alpha"] == ALPHA).all()
+    assert "At 12 months, % (90% CI)" in panels[1].caption
+    table = Figure(panels).table()
+    assert "At 12 months, % (90% CI)" in table.display.columns
+    assert "Median, months (90% CI)" in table.display.columns
+    assert any("90% log-log" in note for note in table.notes)
+    no_old_level(*table.display.columns, *table.notes, Figure(panels).describe())
+    assert "90% CI" in Figure(panels).describe()
+    assert (table.numbers["alpha"] == ALPHA).all()
 
 
 def test_figure4_captions_and_estimate_headers_follow_alpha(chapter):
@@ -181,8 +175,8 @@ def test_supplementary_figure5_reads_its_own_fixed_days_and_follows_alpha(chapte
 
 def test_cox_tables_follow_alpha(chapter):
     table = univariate_cox_table(chapter.data, "os", "arm", chapter.groups, ALPHA)
-    assert (table["numbers"]["alpha"] == ALPHA).all()
-    shown = cox_display(table["numbers"])
+    assert (table.numbers["alpha"] == ALPHA).all()
+    shown = cox_display(table.numbers)
     assert "HR (90% CI)" in shown["display"].columns
     no_old_level(*shown["display"].columns)
     rendered = render_cox_table(table, "overall survival").as_raw_html()

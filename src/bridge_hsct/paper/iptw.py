@@ -68,7 +68,7 @@ from ..stats.weighting import (  # noqa: E402
     weighted_cox,
     weighted_km,
 )
-from .subgroups import figure_markdown, in_sentence  # noqa: E402
+from .panels import figure_markdown, in_sentence  # noqa: E402
 from .table1 import TABLE1_ROWS  # noqa: E402
 
 #: Confounders of the propensity model, declared before looking at outcomes: the prognostic

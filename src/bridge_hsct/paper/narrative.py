@@ -639,7 +639,7 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
     types, and the baseline characteristics that differ between the groups at `alpha`."""
     rec = Recorder("baseline")
     table1 = baseline_table(data, group_col, groups)
-    numbers = table1["numbers"]
+    numbers = table1.numbers
     n = rec.number("patients", "whole", len(data), "patients", str(len(data)))
     sizes = []
     for g in groups:
@@ -698,8 +698,8 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
                     f"{len(differing)} {many} statistically significant: {join_words(items)}. "
                     f"With this many unadjusted tests, some differences at the {alpha:g} level "
                     "are expected by chance alone.")
-    if table1["omitted"]:
-        text.append(f"The data lack {_missing_words(list(dict.fromkeys(table1['omitted'])))}.")
+    if table1.omitted:
+        text.append(f"The data lack {_missing_words(list(dict.fromkeys(table1.omitted)))}.")
     return Section("baseline", SECTIONS[0][1], link,
                    " ".join(text) + _see_also(link), pd.DataFrame(rec.rows))
 

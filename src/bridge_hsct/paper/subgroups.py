@@ -5,9 +5,6 @@ engine (:class:`bridge_hsct.paper.panels.PanelEngine`); subgroup levels come fro
 ordered as in the schema (the first is the reference), labelled by the schema or the spec.
 Figure 3 lists each of the paper's panels followed by its competing-risk counterpart
 (Aalen–Johansen, Gray's test), the order in which the chapter shows them.
-
-The functions below the specs keep the former names of this module for their callers
-(:mod:`bridge_hsct.paper.iptw`, the settings tests): each is one call of the engine.
 """
 
 from __future__ import annotations
@@ -17,17 +14,11 @@ import pandas as pd
 
 from ..cohort.endpoints import derive
 from .outcomes import COMPETING_METHOD, estimate_text, landmark_label
-from .panels import (  # noqa: F401  (re-exported for the callers of the former module)
+from .panels import (
     GROUPS,
-    Figure,
     Panel,
     PanelSpec,
-    figure_markdown,
     figure_panel,
-    in_sentence,
-    make_panel,
-    make_panels,
-    subgroup_levels,
 )
 
 IKZF1_LABELS = {0: "IKZF1 negative", 1: "IKZF1 positive"}
@@ -67,21 +58,6 @@ FIGURE3_PAPER = [figure_panel("3", "A", "nrm"), figure_panel("3", "B", "nrm", GR
 FIGURE3_COMPETING = [_competing(spec) for spec in FIGURE3_PAPER]
 FIGURE3 = [spec for pair in zip(FIGURE3_PAPER, FIGURE3_COMPETING, strict=True)
            for spec in pair]
-
-
-def caption(panel: Panel) -> str:
-    """The caption of a drawn panel (:attr:`bridge_hsct.paper.panels.Panel.caption`)."""
-    return panel.caption
-
-
-def panels_table(panels: list[Panel]):
-    """The estimates table of `panels` (:meth:`bridge_hsct.paper.panels.Figure.table`)."""
-    return Figure(panels).table()
-
-
-def describe_panels(panels: list[Panel]) -> str:
-    """One bullet per panel (:meth:`bridge_hsct.paper.panels.Figure.describe`)."""
-    return Figure(panels).describe()
 
 
 def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> str:

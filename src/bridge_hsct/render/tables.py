@@ -54,13 +54,6 @@ class Table:
         """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`)."""
         return save_table(self.numbers, folder, name)
 
-    def __getitem__(self, key: str):
-        """``table["display"]`` for ``table.display``: for callers written against the former
-        dict results (:mod:`bridge_hsct.paper.narrative`, older tests)."""
-        if key not in {"display", "numbers", "notes", "omitted"}:
-            raise KeyError(key)
-        return getattr(self, key)
-
 
 def render_or_note(display: pd.DataFrame, notes: list[str], **options):
     """:func:`render_table` of `display`, or, when it has no rows, a visible MyST note saying
