@@ -20,9 +20,10 @@ that screen for any endpoint and any cohort:
     its hazard ratio and Wald P; the variable gets the global Wald test on ``k - 1`` degrees of
     freedom, which is the P compared with the 0.10 threshold.
 
-One-covariate models are fitted by :func:`bridge_hsct.stats.survival.cox_univariate` (lifelines,
-Efron ties, Wald intervals, as R's ``coxph``); the multi-level model uses the same fitter and
-conventions. Patients with a missing value of the covariate are left out of its model.
+One-covariate models are fitted by :func:`bridge_hsct.stats.survival.cox_univariate` (Newton
+on risk-set sums, Efron ties, Wald intervals, as R's ``coxph``); the multi-level model uses
+the same fitter and conventions. Patients with a missing value of the covariate are left out
+of its model.
 
 For an endpoint with a competing event (NRM: relapse competes) the competing event is
 treated as censoring, so the hazard ratios are cause-specific.
@@ -39,7 +40,7 @@ from scipy import stats
 
 from ..cohort.endpoints import ENDPOINTS, as_censored, derive
 from ..cohort.schema import BY_NAME
-from ..render.formatting import ci_label, confidence_percent, format_p, result_alpha
+from ..render.formatting import ci_label, format_p, result_alpha
 from ..render.tables import Table
 from ..stats.survival import cox_univariate, fit_cox
 from .table1 import TABLE1_ROWS
@@ -206,14 +207,9 @@ def cox_indicators(time, event, indicators: pd.DataFrame, alpha: float = 0.05) -
     fitter, problem = fit_cox(frame, "_time", "_event", alpha)
     if problem:
         return not_estimable(problem)
-    level = confidence_percent(alpha)  # lifelines' name of the interval's columns
-    summary = fitter.summary
-    terms = pd.DataFrame({"hr": summary["exp(coef)"],
-                          "lower": summary[f"exp(coef) lower {level}"],
-                          "upper": summary[f"exp(coef) upper {level}"],
-                          "p_value": summary["p"]}).loc[names]
-    beta = fitter.params_.loc[names].to_numpy()
-    covariance = fitter.variance_matrix_.loc[names, names].to_numpy()
+    terms = fitter.summary.loc[names, ["hr", "lower", "upper", "p_value"]]
+    beta = fitter.summary.loc[names, "coef"].to_numpy()
+    covariance = fitter.covariance.loc[names, names].to_numpy()
     chi2 = float(beta @ np.linalg.solve(covariance, beta))
     return {"terms": terms, "chi2": chi2, "df": len(names),
             "p_value": float(stats.chi2.sf(chi2, len(names))), "reason": None}
