@@ -90,7 +90,17 @@ def built(request, tmp_path_factory):
     build(out, Parameters(data_path=str(path), landmark_months=18.0),
           log=lambda *a, **k: None, cache=None)
     estimates = [pd.read_csv(p) for p in sorted((out / "_downloads").rglob("*_estimates.csv"))]
-    return request.param, pd.read_csv(path), pd.concat(estimates, ignore_index=True)
+    return request.param, pd.read_csv(path), pd.concat(estimates, ignore_index=True), out
+
+
+def test_no_page_shows_a_python_repr(built):
+    """Three arms leave some parts out (IPTW compares two groups): what is left out says
+    so in words, and no page shows the repr of an object instead."""
+    pages = sorted(built[3].glob("*.html"))
+    assert len(pages) > 10
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "IPython.core" not in text and " object at 0x" not in text, page.name
 
 
 def rows_to_check(estimates: pd.DataFrame, distinct: bool) -> pd.DataFrame:
@@ -101,7 +111,7 @@ def rows_to_check(estimates: pd.DataFrame, distinct: bool) -> pd.DataFrame:
 
 
 def test_every_published_estimate_is_recomputed_independently(built):
-    name, data, estimates = built
+    name, data, estimates, _ = built
     rows = rows_to_check(estimates, distinct=name == "distinct times")
     endpoints = set(rows["endpoint"])
     assert {"os", "pfs", "grfs", "nrm", "agvhd_2_4", "cgvhd"} <= endpoints
@@ -113,7 +123,7 @@ def test_every_published_estimate_is_recomputed_independently(built):
 
 
 def test_every_published_log_rank_p_is_recomputed_independently(built):
-    _, data, estimates = built
+    _, data, estimates, _ = built
     tested = estimates[(estimates["by"] == "arm") & (estimates["test"] == "log-rank test")]
     assert len(tested) > 0
     for (endpoint_name, _), rows in tested.groupby(["endpoint", "landmark_months"]):

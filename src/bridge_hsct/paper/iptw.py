@@ -741,10 +741,11 @@ FIGURE_LABELS = dict(zip(IPTW_ENDPOINTS, "ABCD", strict=True))
 
 
 def _unless_skipped(part):
-    """A part of :class:`IptwReport` that is empty when the analysis was not run."""
+    """A part of :class:`IptwReport` that shows nothing when the analysis was not run (None:
+    an empty Markdown would be shown as its text repr)."""
     @functools.wraps(part)
     def shown(report: IptwReport):
-        return Markdown("") if report.skipped else part(report)
+        return None if report.skipped else part(report)
     return shown
 
 
