@@ -46,7 +46,7 @@ from papermill.translators import translate_parameters
 
 from .. import __version__
 from ..cohort.dictionary import dictionary_markdown
-from ..cohort.validate import ValidatedCohorts, check_group_order
+from ..cohort.validate import ValidatedCohorts, check_group_order, check_landmark
 from ..paper.audit import overall_score, score_sentence
 from ..paper.narrative import chapter_label
 from ..paths import (
@@ -715,6 +715,7 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
     source = str(Path(params.data_path).resolve())
     cohort = cohorts.load(source, params.group_col, params.cutoff_date)
     check_group_order(cohort, params.group_col, params.group_order, source)
+    check_landmark(cohort, params.landmark_months, source)
     stages = {"validate": {"seconds": time.perf_counter() - started,
                            "peak_gb": _peak_gb(resource.RUSAGE_SELF)}}
     log(f"data: {source} is valid ({len(cohort)} patients)")

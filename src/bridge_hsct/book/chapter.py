@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..cohort.validate import ValidatedCohorts, check_group_order
+from ..cohort.validate import ValidatedCohorts, check_group_order, check_landmark
 from ..render.disclosure import Disclosure, put_in_force
 from ..render.figures import put_figure_style_in_force
 from .parameters import Parameters
@@ -86,6 +86,7 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
                         alpha=alpha, min_cell_count=min_cell_count)
     data = validated_cohorts().load(data_path, group_col)
     check_group_order(data, group_col, group_order, str(data_path))
+    check_landmark(data, params.landmark_months, str(data_path))
     found = list(group_order) if group_order else sorted(data[group_col].dropna().unique())
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..cohort.dictionary import dictionary_markdown, write_template
-from ..cohort.validate import CohortError, ValidatedCohorts, check_group_order, load_cohort
+from ..cohort.validate import CohortError, ValidatedCohorts, check_group_order, check_landmark, load_cohort
 from .build import BuildError, build
 from .parameters import ParameterError, Parameters, option_of, parse_option
 
@@ -109,6 +109,7 @@ def _build(args: argparse.Namespace) -> None:
     cohorts = ValidatedCohorts()  # the build takes the cohort validated here
     cohort = cohorts.load(params.data_path, params.group_col, params.cutoff_date)
     check_group_order(cohort, params.group_col, params.group_order, params.data_path)
+    check_landmark(cohort, params.landmark_months, params.data_path)
     build(args.out, params, cohorts=cohorts)
 
 

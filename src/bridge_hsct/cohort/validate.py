@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from ..stats.survival import months_to_days, to_months
 from .dates import cutoff_problem, dates_to_days, is_date_mode
 from .schema import BY_NAME, CROSS_RULE_COLUMN, cohort_schema
 
@@ -540,6 +541,23 @@ def _without_empty_columns(table: pd.DataFrame, file: str, group_col: str) -> pd
         warnings.warn(f"{file}: column(s) with no value are left out, as if absent: "
                       f"{', '.join(empty)}", stacklevel=3)
     return table.drop(columns=empty)
+
+
+def check_landmark(cohort: pd.DataFrame, landmark_months: float, file: str = "<data>") -> None:
+    """Refuse a landmark after the longest follow-up of the cohort: every estimate read there
+    would be missing, page after page.
+
+    Raises
+    ------
+    CohortError
+        Naming the parameter, its value and the longest follow-up.
+    """
+    longest = float(cohort["followup_days"].max())
+    if months_to_days(landmark_months) > longest:
+        rule = (f"is after the longest follow-up in the data ({to_months(longest):.1f} "
+                "months): no estimate could be read there")
+        raise CohortError([Problem(file, None, None, landmark_months, rule,
+                                   parameter="landmark_months (--landmark-months, LANDMARK)")])
 
 
 def check_group_order(cohort: pd.DataFrame, group_col: str, group_order: list | None,
