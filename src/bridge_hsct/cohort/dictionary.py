@@ -56,7 +56,10 @@ def dictionary_markdown() -> str:
         "are derived by the book from these events, never supplied.",
         "",
         "Required columns must be present and filled. Optional columns may be absent: the "
-        "rows and figures that need them are then left out with a note. Extra columns are "
+        "rows and figures that need them are then left out with a note. An optional column "
+        "left wholly empty counts as absent. An event indicator that is used must be 0 or 1 "
+        "for every patient: a blank cell is refused, never read as \"no event\" (and "
+        "`cgvhd_severe` must be filled for every patient with `cgvhd` = 1). Extra columns are "
         "ignored with a warning. A blank file with every column is made by `make template`; "
         "`make validate DATA=your.csv` lists every problem of a file at once.",
         "",
