@@ -3,9 +3,9 @@
 Seeded random cohorts (2 to 4 groups, whole-day times with many ties, light to heavy
 censoring, small and large groups, sometimes a group without any event of interest) are
 analysed by the package and by R: ``survival::survfit`` (log-log intervals; and reversed,
-for the median follow-up),
-``survival::survdiff``, ``survival::coxph`` (Efron ties) and ``cmprsk::cuminc`` (Aalen–Johansen
-estimate, its variance and Gray's test). Skipped, with the reason, where R or its packages are
+for the median follow-up), ``survival::survdiff``, ``survival::coxph`` (Efron ties; one and
+two covariates) and ``cmprsk::cuminc`` (Aalen–Johansen estimate, its variance and Gray's
+test). Skipped, with the reason, where R or its packages are
 not installed (``apt-get install r-base-core r-cran-survival r-cran-cmprsk``; `.ci/run` does).
 """
 
@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from bridge_hsct.stats.competing import cumulative_incidence, gray_test
+from bridge_hsct.stats.cox_models import cox_fit
 from bridge_hsct.stats.survival import (
     cox_univariate,
     km_table,
@@ -50,6 +51,8 @@ write.csv(data.frame(time = km$time, surv = km$surv, lower = km$lower, upper = k
 lr <- survdiff(Surv(time, cause == 1) ~ group, data = d)
 df <- length(lr$n) - 1
 cx <- summary(coxph(Surv(time, cause == 1) ~ x, data = d, ties = "efron"))$coefficients
+d$z <- as.numeric(d$group == levels(d$group)[1])
+two <- summary(coxph(Surv(time, cause == 1) ~ x + z, data = d, ties = "efron"))$coefficients
 ci <- cuminc(d$time, d$cause, d$group, cencode = 0)
 gray <- ci$Tests["1", ]
 whole <- cuminc(d$time, d$cause, cencode = 0)[["1 1"]]
@@ -61,7 +64,9 @@ write.csv(data.frame(
   followup_upper = rk[["0.95UCL"]],
   logrank_chi2 = lr$chisq, logrank_p = pchisq(lr$chisq, df, lower.tail = FALSE),
   gray_stat = gray[["stat"]], gray_p = gray[["pv"]], gray_df = gray[["df"]],
-  cox_hr = cx[1, "exp(coef)"], cox_se = cx[1, "se(coef)"], cox_p = cx[1, "Pr(>|z|)"]),
+  cox_hr = cx[1, "exp(coef)"], cox_se = cx[1, "se(coef)"], cox_p = cx[1, "Pr(>|z|)"],
+  two_coef_x = two[1, "coef"], two_coef_z = two[2, "coef"],
+  two_se_x = two[1, "se(coef)"], two_se_z = two[2, "se(coef)"]),
   file.path(args[1], "tests.csv"), row.names = FALSE)
 """
 
@@ -157,3 +162,19 @@ def test_median_follow_up_by_reverse_kaplan_meier(judged):
             assert np.isnan(ours)
         else:
             assert ours == pytest.approx(theirs, rel=1e-12)
+
+
+def test_two_covariate_cox_of_table_2(judged):
+    """Table 2's Cox fitter on two covariates: x and the first group."""
+    cohort, r = judged
+    frame = pd.DataFrame({"duration": cohort["time"], "event": (cohort["cause"] == 1).astype(int),
+                          "x": cohort["x"], "z": (cohort["group"] == "g0").astype(float)})
+    fit = cox_fit(frame, ["x", "z"])
+    expected = r["tests"].iloc[0]
+    if fit.reason:  # a group without events: R's estimate runs off too
+        assert abs(expected["two_coef_z"]) > 5
+        return
+    table = fit.table.set_index("covariate")
+    assert table.loc["x", "coef"] == pytest.approx(expected["two_coef_x"], rel=1e-6, abs=1e-9)
+    assert table.loc["z", "coef"] == pytest.approx(expected["two_coef_z"], rel=1e-6, abs=1e-9)
+    assert table.loc["x", "se"] == pytest.approx(expected["two_se_x"], rel=1e-6)

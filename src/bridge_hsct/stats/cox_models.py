@@ -40,6 +40,11 @@ from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy import optimize, stats
 
 from .breslow import MAX_ABS_COEF, RiskSets, maximise, penalised_objective
+from .survival import fit_cox
+
+#: Convergence threshold of lifelines' Newton steps: its default (1e-7) stops early enough to
+#: leave hazard ratios ~1e-4 from R's coxph on tied data.
+LIFELINES_PRECISION = 1e-10
 
 COX = "cox"
 FIRTH = "firth"
@@ -113,7 +118,8 @@ def _not_estimable(frame: pd.DataFrame, covariates: list[str], method: str) -> C
 
 def cox_fit(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
             penalizer: float = 0.0) -> CoxFit:
-    """Cox model by (optionally ridge-penalised) maximum partial likelihood, with lifelines.
+    """Cox model by maximum partial likelihood (:func:`bridge_hsct.stats.survival.fit_cox`,
+    Efron ties), or ridge-penalised with lifelines.
 
     Parameters
     ----------
@@ -126,31 +132,35 @@ def cox_fit(frame: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
     Returns
     -------
     CoxFit
-        Efron ties, Wald intervals and P values. When lifelines reports a convergence problem
-        (typically the monotone likelihood of a factor level without events) the estimates
-        are NaN and ``reason`` says why; nothing is raised.
+        Efron ties, Wald intervals and P values. When the fit does not converge (typically
+        the monotone likelihood of a factor level without events) the estimates are NaN and
+        ``reason`` says why; nothing is raised.
     """
     method = RIDGE if penalizer > 0 else COX
     early = _not_estimable(frame, covariates, method)
     if early:
         return early
     n, events = len(frame), int(frame["event"].sum())
+    if penalizer == 0:  # the package's Efron fit: R's estimates, where lifelines stops ~1e-5 off
+        model, problem = fit_cox(frame[["duration", "event", *covariates]], "duration", "event",
+                                 alpha)
+        if problem:
+            return CoxFit(method, list(covariates), _empty_table(covariates), n, events,
+                          f"not estimable ({problem})")
+        table = model.summary.loc[covariates].rename_axis("covariate").reset_index()
+        details = {"penalizer": 0.0, "log_likelihood": model.log_likelihood}
+        return CoxFit(method, list(covariates), table, n, events, None, details)
     fitter = CoxPHFitter(alpha=alpha, penalizer=penalizer)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True):  # a ridge fit is finite: its warnings go
         warnings.simplefilter("always", ConvergenceWarning)
         try:
             # batch mode: sums over distinct times instead of a Python loop over rows
             fitter.fit(frame[["duration", "event", *covariates]], duration_col="duration",
-                       event_col="event", batch_mode=True)
+                       event_col="event", batch_mode=True,
+                       fit_options={"precision": LIFELINES_PRECISION})
         except (ConvergenceError, np.linalg.LinAlgError) as error:
             return CoxFit(method, list(covariates), _empty_table(covariates), n, events,
                           f"did not converge: {error}")
-    problems = [str(w.message).strip() for w in caught
-                if issubclass(w.category, ConvergenceWarning)]
-    if problems and penalizer == 0:
-        return CoxFit(method, list(covariates), _empty_table(covariates), n, events,
-                      "not estimable (monotone likelihood or non-convergence); lifelines: "
-                      + problems[0].splitlines()[0].split(". ")[0].rstrip(".") + ".")
     s = fitter.summary.loc[covariates]
     level = f"{100 * (1 - alpha):g}%"  # how lifelines names its interval columns
     table = pd.DataFrame({

@@ -541,6 +541,7 @@ class CoxModel:
 
     summary: pd.DataFrame
     covariance: pd.DataFrame
+    log_likelihood: float
 
 
 def fit_cox(frame: pd.DataFrame, duration_col: str, event_col: str, alpha: float = 0.05):
@@ -554,7 +555,7 @@ def fit_cox(frame: pd.DataFrame, duration_col: str, event_col: str, alpha: float
     """
     names = [c for c in frame.columns if c not in (duration_col, event_col)]
     sets = RiskSets(frame[duration_col], frame[event_col] == 1, frame[names])
-    beta, _, converged, _ = maximise(sets, objective=efron_terms)
+    beta, log_likelihood, converged, _ = maximise(sets, objective=efron_terms)
     _, _, information = efron_terms(beta, sets)
     if not converged or np.any(np.abs(beta) > MAX_ABS_COEF):
         return None, "did not converge (monotone likelihood?)"
@@ -567,7 +568,8 @@ def fit_cox(frame: pd.DataFrame, duration_col: str, event_col: str, alpha: float
     summary = pd.DataFrame({"coef": beta, "se": se, "hr": np.exp(beta),
                             "lower": np.exp(beta - z * se), "upper": np.exp(beta + z * se),
                             "p_value": 2 * stats.norm.sf(np.abs(beta / se))}, index=names)
-    return CoxModel(summary, pd.DataFrame(covariance, index=names, columns=names)), None
+    return CoxModel(summary, pd.DataFrame(covariance, index=names, columns=names),
+                    log_likelihood), None
 
 
 def cox_univariate(duration, event, covariate, alpha: float = 0.05) -> CoxResult:
