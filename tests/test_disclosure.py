@@ -166,3 +166,21 @@ def test_the_shared_audit_hides_small_recomputed_counts(hostile_site):
     assert not recomputed[(recomputed > 0) & (recomputed < K)].any()
     assert counts["note"].fillna("").str.contains("suppressed").any()
     assert np.isfinite(recomputed).all()
+
+
+def test_chapter_sentences_hide_small_counts(tmp_path):
+    """The computed sentences under Figure 4 and Table 3 (each count of the whole cohort of
+    36 is below a threshold of 40)."""
+    from bridge_hsct.cohort.validate import load_cohort
+    from bridge_hsct.paper.gvhd import describe_figure4, figure4
+    from bridge_hsct.paper.table3 import describe_engraftment, transplant_outcomes_table
+
+    data = load_cohort(DEFAULT_DATA)
+    groups = sorted(data["arm"].unique())
+    with disclosure.Disclosure(40).applied():
+        gvhd = describe_figure4(figure4(data, "arm", groups, 24.0, output_dir=tmp_path))
+        engraftment = describe_engraftment(transplant_outcomes_table(data, "arm", groups))
+    assert "(< 40 events in < 40 patients)" in gvhd
+    assert not re.search(r"\(\d+ events|in \d+ patients\)", gvhd)
+    assert "< 40 patients engrafted" in engraftment
+    assert not re.search(r"(?<!< )\b\d+ patients engrafted", engraftment)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS
+from ..render.disclosure import count_text
 from .outcomes import COMPETING_METHOD, DAY_100_MONTHS, PAPER_METHOD, estimate_text, landmark_label
 from .panels import (
     AGE_GROUP,
@@ -84,7 +85,7 @@ def describe_figure4(figure: Figure) -> str:
             f"the incidence of {lower_first(ENDPOINTS[panel.spec.endpoint].label)} at "
             f"{landmark_label(km['landmark_months'])} was {estimate_text(km)} by the "
             f"paper's method and {estimate_text(aj)} with relapse and death as competing "
-            f"events ({int(km['events'])} events in {int(km['n'])} patients)")
+            f"events ({count_text(km['events'])} events in {count_text(km['n'])} patients)")
     if not sentences:
         return "The data have no GVHD columns, so no incidence could be computed."
     return "In this cohort, " + "; ".join(sentences) + "."

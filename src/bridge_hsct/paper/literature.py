@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from ..paths import LITERATURE  # noqa: E402
+from ..render.disclosure import count_text  # noqa: E402
 from ..render.figures import WHOLE_COLOUR, group_colours, save_figure  # noqa: E402
 from ..render.formatting import ci_label, confidence_percent  # noqa: E402
 from .outcomes import endpoint_summary  # noqa: E402
@@ -270,7 +271,7 @@ def forest_rows(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def _row_label(r) -> str:
     outcome = "" if r["outcome"] in ("OS",) or r["source"] == COMPUTED else f", {r['outcome']}"
-    return f"{r['study']}: {r['arm']}{outcome} (n = {int(r['n'])})"
+    return f"{r['study']}: {r['arm']}{outcome} (n = {count_text(r['n'])})"
 
 
 def _value_label(r) -> str:
@@ -440,7 +441,7 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
         rows.append([head, "", "", "", "", "", "", 0])
         for _, r in part.iterrows():
             value = r["printed"] if np.isnan(r["estimate"]) else f"{r['estimate']:.1f}"
-            rows.append([f"{r['study']}: {r['arm']}", str(int(r["n"])), r["outcome"], value,
+            rows.append([f"{r['study']}: {r['arm']}", count_text(r["n"]), r["outcome"], value,
                          _interval_text(r), ORIGIN_WORDS[r["time_origin"]], r["source"], 1])
     return pd.DataFrame(rows, columns=["Cohort", "n", "Outcome", "Estimate", "Interval",
                                        "Counted", "Source", "indent"])

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..render.disclosure import count_text
 from ..render.formatting import format_number, format_p
 from ..render.tables import Table
 from ..stats import group_tests
@@ -237,7 +238,7 @@ def describe_engraftment(table3: Table) -> str:
         r = rows.iloc[0]
         parts.append(f"{what} engrafted after a median of {format_number(r['median'])} days "
                      f"(range {format_number(r['min'])}–{format_number(r['max'])}; "
-                     f"{int(r['n'])} patients engrafted; between groups P = "
+                     f"{count_text(r['n'])} patients engrafted; between groups P = "
                      f"{format_p(r['p_value'])})")
     if not parts:
         return "The data have no engraftment columns."
