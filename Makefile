@@ -13,10 +13,14 @@ LANDMARK  ?=
 ALPHA     ?=
 CUTOFF    ?=
 MIN_CELL  ?=
-PARAMETERS = $(if $(DATA),--data "$(DATA)") $(if $(GROUP_COL),--group-col "$(GROUP_COL)") \
-	$(if $(GROUP_ORDER),--group-order $(GROUP_ORDER)) $(if $(LANDMARK),--landmark-months $(LANDMARK)) \
-	$(if $(ALPHA),--alpha $(ALPHA)) $(if $(CUTOFF),--cutoff-date $(CUTOFF)) \
-	$(if $(MIN_CELL),--min-cell-count $(MIN_CELL))
+GROUP_LABEL ?=
+TITLE     ?=
+COHORT_PARAMETERS = $(if $(DATA),--data "$(DATA)") $(if $(GROUP_COL),--group-col "$(GROUP_COL)") \
+	$(if $(GROUP_ORDER),--group-order "$(GROUP_ORDER)") \
+	$(if $(LANDMARK),--landmark-months $(LANDMARK)) $(if $(CUTOFF),--cutoff-date $(CUTOFF))
+PARAMETERS = $(COHORT_PARAMETERS) $(if $(ALPHA),--alpha $(ALPHA)) \
+	$(if $(MIN_CELL),--min-cell-count $(MIN_CELL)) \
+	$(if $(GROUP_LABEL),--group-label "$(GROUP_LABEL)") $(if $(TITLE),--title "$(TITLE)")
 
 .PHONY: install book validate template dictionary cohort test lint lock clean bench
 
@@ -28,12 +32,11 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k)
+book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref,other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k, GROUP_LABEL=noun, TITLE=...)
 	$(BIN)/python -m bridge_hsct build --out "$(OUT)" $(PARAMETERS)
 
-validate: install  ## list every problem of DATA (with GROUP_COL, CUTOFF)
-	$(BIN)/python -m bridge_hsct validate $(if $(DATA),--data "$(DATA)") \
-		$(if $(GROUP_COL),--group-col "$(GROUP_COL)") $(if $(CUTOFF),--cutoff-date $(CUTOFF))
+validate: install  ## list every problem of DATA (with GROUP_COL, GROUP_ORDER, CUTOFF, LANDMARK)
+	$(BIN)/python -m bridge_hsct validate $(COHORT_PARAMETERS)
 
 template: install  ## blank cohort CSV with every column of the data dictionary
 	$(BIN)/python -m bridge_hsct template --out "$(TEMPLATE)"

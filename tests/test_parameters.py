@@ -112,9 +112,32 @@ def test_the_makefile_passes_every_parameter():
     assert make_build_command() == Parameters()
     variables = {spec.metadata["make"] for spec in fields(Parameters)}
     assert len(variables) == len(fields(Parameters))
-    given = make_build_command("DATA=x.csv", "GROUP_COL=centre", "GROUP_ORDER=B A",
-                               "LANDMARK=12", "ALPHA=0.1", "CUTOFF=2024-03-31", "MIN_CELL=5")
-    assert given == Parameters("x.csv", "centre", ["B", "A"], 12.0, 0.1, "2024-03-31", 5)
+    given = make_build_command("DATA=x.csv", "GROUP_COL=centre", "GROUP_ORDER=CAR-T 19, B",
+                               "LANDMARK=12", "ALPHA=0.1", "CUTOFF=2024-03-31", "MIN_CELL=5",
+                               "GROUP_LABEL=donor type", "TITLE=Centre X: outcomes")
+    assert given == Parameters("x.csv", "centre", ["CAR-T 19", "B"], 12.0, 0.1, "2024-03-31",
+                               5, "donor type", "Centre X: outcomes")
+    assert {f.name for f in fields(given) if getattr(given, f.name) == getattr(
+        Parameters(), f.name)} == set(), "a field the Makefile does not pass"
+
+
+@pytest.mark.parametrize("argv, order", [
+    (["--group-order", "CAR-T 19", "Blina"], ["CAR-T 19", "Blina"]),
+    (["--group-order", "CAR-T 19,Blina , Chemo"], ["CAR-T 19", "Blina", "Chemo"]),
+    (["--group-order", "B"], ["B"]),
+])
+def test_group_labels_with_spaces_are_given_quoted_or_comma_separated(argv, order):
+    args = cli._parser().parse_args(["build", *argv])
+    assert cli.parameters_of(args).group_order == order
+
+
+@pytest.mark.parametrize("label", [None, "donor type"])
+def test_the_group_noun_is_the_label_or_follows_the_data(label, tmp_path):
+    from bridge_hsct.book.chapter import group_noun
+    theirs = tmp_path / "their.csv"
+    theirs.write_text("patient_id,arm\n1,A\n")
+    assert group_noun(label, DEFAULT_DATA) == (label or "bridging therapy")
+    assert group_noun(label, theirs) == (label or "group")
 
 
 @pytest.mark.parametrize("values, words", [
@@ -127,6 +150,9 @@ def test_the_makefile_passes_every_parameter():
     ({"min_cell_count": 2.5}, "must be a whole number"),
     ({"cutoff_date": "2024-13-45"}, "not a calendar date"),
     ({"group_col": " "}, "must name a column"),
+    ({"group_label": "two\nlines"}, "parameter group_label (--group-label, GROUP_LABEL): "
+                                     "must be one line"),
+    ({"title": " "}, "must be some text"),
 ])
 def test_a_value_that_cannot_work_is_refused_in_one_line(values, words):
     with pytest.raises(ParameterError) as refused:

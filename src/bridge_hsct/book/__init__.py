@@ -1,1 +1,2 @@
-"""The book pipeline: parameters, chapter context, build, CLI, papermill engine, Sphinx extension, provenance."""
+"""The book pipeline: parameters, chapter context, build, CLI, papermill engine, Sphinx
+extension, provenance."""

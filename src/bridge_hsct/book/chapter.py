@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..cohort.validate import ValidatedCohorts, check_group_order, check_landmark
+from ..paths import is_reference_cohort
 from ..render.disclosure import Disclosure, put_in_force
 from ..render.figures import put_figure_style_in_force
 from .parameters import Parameters
@@ -32,6 +33,7 @@ class Chapter:
     landmark_months: float = Parameters.landmark_months
     disclosure: Disclosure = field(
         default_factory=lambda: Disclosure(Parameters.min_cell_count))
+    group_label: str = "group"
 
     @property
     def reference(self):
@@ -54,7 +56,8 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
                  output_dir: str | Path = "outputs", *,
                  landmark_months: float = Parameters.landmark_months,
                  alpha: float = Parameters.alpha,
-                 min_cell_count: int = Parameters.min_cell_count) -> Chapter:
+                 min_cell_count: int = Parameters.min_cell_count,
+                 group_label: str | None = Parameters.group_label) -> Chapter:
     """Load and validate the cohort, settle the display order of its groups, and put the
     chapter's disclosure and the book's figure style in force for the notebook.
 
@@ -73,6 +76,8 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
     min_cell_count : print counts of 1 to ``min_cell_count − 1`` patients or events as
         ``< min_cell_count`` everywhere in the chapter (0: off); see
         :mod:`bridge_hsct.render.disclosure`.
+    group_label : the noun for what the groups are; by default "bridging therapy" on the
+        bundled cohort and "group" on any other.
 
     Raises
     ------
@@ -83,7 +88,8 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
     """
     params = Parameters(data_path=str(data_path), group_col=group_col,
                         group_order=group_order, landmark_months=landmark_months,
-                        alpha=alpha, min_cell_count=min_cell_count)
+                        alpha=alpha, min_cell_count=min_cell_count,
+                        group_label=group_label)
     data = validated_cohorts().load(data_path, group_col)
     check_group_order(data, group_col, group_order, str(data_path))
     check_landmark(data, params.landmark_months, str(data_path))
@@ -91,11 +97,20 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     chapter = Chapter(data, group_col, found, out, str(data_path), params.alpha,
-                      params.landmark_months, Disclosure(params.min_cell_count))
+                      params.landmark_months, Disclosure(params.min_cell_count),
+                      group_noun(params.group_label, data_path))
     # a notebook has no enclosing block: both hold for its remaining cells
     put_in_force(chapter.disclosure)
     put_figure_style_in_force()
     return chapter
+
+
+def group_noun(group_label: str | None, data_path: str | Path) -> str:
+    """The noun for the compared groups: `group_label` when given, else the paper's
+    "bridging therapy" on its (synthetic) cohort and a neutral "group" on any other."""
+    if group_label:
+        return group_label.strip()
+    return "bridging therapy" if is_reference_cohort(data_path) else "group"
 
 
 #: The cohorts a build validated, in a chapter worker it forked (see

@@ -17,7 +17,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..cohort.dictionary import dictionary_markdown, write_template
-from ..cohort.validate import CohortError, ValidatedCohorts, check_group_order, check_landmark, load_cohort
+from ..cohort.validate import (
+    CohortError,
+    ValidatedCohorts,
+    check_group_order,
+    check_landmark,
+)
 from .build import BuildError, build
 from .parameters import ParameterError, Parameters, option_of, parse_option
 
@@ -73,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_parameters(b)
 
     v = commands.add_parser("validate", help="check a cohort file and list every problem")
-    _add_parameters(v, ["data_path", "group_col", "cutoff_date"])
+    _add_parameters(v, VALIDATED_PARAMETERS)
 
     t = commands.add_parser("template", help="write a blank cohort CSV with every column")
     t.add_argument("--out", default="cohort_template.csv")
@@ -82,9 +87,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The parameters ``validate`` checks against the data, as ``build`` does before it starts.
+VALIDATED_PARAMETERS = ["data_path", "group_col", "group_order", "cutoff_date",
+                        "landmark_months"]
+
+
+def group_labels(values: list[str] | None) -> list[str] | None:
+    """Groups as given on the command line: one value per group (labels with spaces
+    quoted), or one value listing them separated by commas."""
+    if values is None:
+        return None
+    if len(values) == 1 and "," in values[0]:
+        values = values[0].split(",")
+    return [v.strip() for v in values]
+
+
 def parameters_of(args: argparse.Namespace) -> Parameters:
-    """The :class:`Parameters` given on a ``build`` command line."""
-    return Parameters(**{spec.name: getattr(args, spec.name) for spec in fields(Parameters)})
+    """The :class:`Parameters` given on a command line (defaults for those it lacks)."""
+    given = {spec.name: getattr(args, spec.name) for spec in fields(Parameters)
+             if hasattr(args, spec.name)}
+    if "group_order" in given:
+        given["group_order"] = group_labels(given["group_order"])
+    return Parameters(**given)
+
+
+def _checked_cohort(params: Parameters, cohorts: ValidatedCohorts):
+    """The cohort of `params`, validated, with the group order and landmark checked
+    against it: every refusal comes before any chapter runs."""
+    cohort = cohorts.load(params.data_path, params.group_col, params.cutoff_date)
+    check_group_order(cohort, params.group_col, params.group_order, params.data_path)
+    check_landmark(cohort, params.landmark_months, params.data_path)
+    return cohort
 
 
 def _check_out(out: str) -> None:
@@ -107,17 +140,17 @@ def _build(args: argparse.Namespace) -> None:
     _check_out(args.out)
     params = parameters_of(args)
     cohorts = ValidatedCohorts()  # the build takes the cohort validated here
-    cohort = cohorts.load(params.data_path, params.group_col, params.cutoff_date)
-    check_group_order(cohort, params.group_col, params.group_order, params.data_path)
-    check_landmark(cohort, params.landmark_months, params.data_path)
+    _checked_cohort(params, cohorts)
     build(args.out, params, cohorts=cohorts)
 
 
 def _validate(args: argparse.Namespace) -> None:
-    data = load_cohort(args.data_path, args.group_col, args.cutoff_date)
-    groups = data[args.group_col].value_counts().sort_index()
-    print(f"{args.data_path}: valid, {len(data)} patients; "
-          + ", ".join(f"{g}: {n}" for g, n in groups.items()))
+    params = parameters_of(args)
+    data = _checked_cohort(params, ValidatedCohorts())
+    counts = data[params.group_col].value_counts()
+    groups = params.group_order or sorted(counts.index)
+    print(f"{params.data_path}: valid, {len(data)} patients; "
+          + ", ".join(f"{g}: {counts[g]}" for g in groups))
 
 
 def _run(args: argparse.Namespace) -> None:

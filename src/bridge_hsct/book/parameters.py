@@ -70,6 +70,16 @@ def _group_col_rule(value: str) -> str | None:
     return None if isinstance(value, str) and value.strip() else "must name a column"
 
 
+def _one_line_rule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return "must be some text"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "must be one line of printable text"
+    return None
+
+
 def _parameter(default, help: str, make: str, *, parse=str, rule=None, option: str = "",
                many: bool = False, metavar: str | None = None):
     """A field of :class:`Parameters` with what the command line and the Makefile need.
@@ -120,6 +130,13 @@ class Parameters:
     min_cell_count: int = _parameter(
         0, 'show counts of 1 to K-1 patients or events as "< K" (default 0: off)',
         "MIN_CELL", parse=_whole_number, rule=_cell_count_rule, metavar="K")
+    group_label: str | None = _parameter(
+        None, 'what the groups are, as a noun for headings and sentences (default: '
+        '"bridging therapy" on the bundled cohort, "group" on any other)', "GROUP_LABEL",
+        rule=_one_line_rule)
+    title: str | None = _parameter(
+        None, "the book's title (default: the paper's on the bundled cohort, a neutral one "
+        "naming the data file on any other)", "TITLE", rule=_one_line_rule)  # the build's
 
     def __post_init__(self):
         for spec in fields(self):
@@ -136,9 +153,10 @@ class Parameters:
 
 #: The parameters cell of every chapter notebook, in order: the fields of
 #: :class:`Parameters` but ``cutoff_date`` (the build applies it to the data, which the
-#: chapters then read in days), and the chapter's own output folder.
+#: chapters then read in days) and ``title`` (the site's, set by the build), and the
+#: chapter's own output folder.
 NOTEBOOK_PARAMETERS = ("data_path", "group_col", "group_order", "landmark_months", "alpha",
-                       "output_dir", "min_cell_count")
+                       "output_dir", "min_cell_count", "group_label")
 
 
 def option_of(spec) -> str:
