@@ -5,6 +5,7 @@ import math
 import pandas as pd
 import pytest
 
+from bridge_hsct.book.chapter import open_chapter
 from bridge_hsct.cohort.validate import validate_cohort
 from bridge_hsct.paper.audit import (
     CONTRADICTED,
@@ -12,6 +13,8 @@ from bridge_hsct.paper.audit import (
     NOT_COMPUTABLE,
     REPRODUCED,
     Cohort,
+    audit_html,
+    audit_report,
     audit_score,
     audit_table,
     printing_precision,
@@ -89,3 +92,22 @@ def test_printing_precision():
     assert printing_precision(28.07) == pytest.approx(0.005)
     assert printing_precision(13.0) == pytest.approx(0.5)
     assert printing_precision(5.335) == pytest.approx(0.0005)
+
+
+def test_another_cohort_gets_a_comparison_without_verdicts(cohort_csv, tmp_path):
+    chapter = open_chapter(str(cohort_csv), output_dir=tmp_path / "audit")
+    rows = registry([
+        row("a", "n_patients", "whole", "n", 6), row("b", "n_patients", "whole", "n", 7),
+        row("c", "ph_positive", "whole", "count", 1),
+        row("d", "age_years", "Alpha", "median", 40, followed="no"),
+    ])
+    report = audit_report(chapter, rows)
+    assert not report.reference and not report.overall
+    assert "36 patients" in report.introduction and "reproduced" not in report.summary
+    assert "status" not in report.audit and "tolerance" not in report.audit
+    assert list(report.audit["recomputed"][:2]) == [6, 6]
+    assert report.scores["Computable from these data"].sum() == 3
+    table = audit_html(report.audit)
+    assert "<select" not in table and 'class="audit-' not in table.split("<tbody>")[1]
+    written = pd.read_csv(tmp_path / "audit" / "audit.csv")
+    assert "status" not in written and len(written) == 4

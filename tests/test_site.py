@@ -50,8 +50,9 @@ def pages(site: Path) -> list[Path]:
     return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
 
 
-def test_no_broken_internal_link_or_anchor(built_site):
-    parsed = {p: parse(p) for p in pages(built_site)}
+def broken_links(site: Path) -> list[str]:
+    """Internal links of a built site whose file or anchor is missing."""
+    parsed = {p: parse(p) for p in pages(site)}
     broken = []
     for page, links in parsed.items():
         for _tag, link in links.links:
@@ -65,6 +66,11 @@ def test_no_broken_internal_link_or_anchor(built_site):
                 ids = parsed.get(target).ids if target in parsed else parse(target).ids
                 if anchor not in ids:
                     broken.append(f"{page.name}: {link} (missing anchor)")
+    return broken
+
+
+def test_no_broken_internal_link_or_anchor(built_site):
+    broken = broken_links(built_site)
     assert not broken, "\n".join(broken)
 
 

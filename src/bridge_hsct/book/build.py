@@ -48,6 +48,7 @@ from .. import __version__
 from ..cohort.dictionary import dictionary_markdown
 from ..cohort.validate import ValidatedCohorts, check_group_order, check_landmark
 from ..paper.audit import overall_score, score_sentence
+from ..paper.audit import page_title as audit_page_title
 from ..paper.narrative import chapter_label
 from ..paths import (
     BOOK,
@@ -62,8 +63,10 @@ from ..paths import (
     is_reference_cohort,
     sha256,
 )
+from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text
-from .chapter import use_validated_cohorts, validated_cohorts
+from .chapter import group_noun, use_validated_cohorts, validated_cohorts
+from .metadata import load_metadata
 from .parameters import Parameters
 from .provenance import provenance_markdown
 
@@ -76,11 +79,38 @@ class BuildError(RuntimeError):
     """A build step failed; the message says which and why."""
 
 
-def _config(data_path: str) -> dict:
+#: Chapters about the paper itself and the bundled cohort (how the synthetic cohort was made,
+#: where the paper contradicts itself, the paper's cohort beside others in the literature):
+#: built on the reference cohort only; on a centre's cohort they would describe data the
+#: book does not show.
+REFERENCE_ONLY = frozenset({"calibration", "inconsistencies", "literature"})
+
+
+def book_chapters(reference: bool) -> list[str]:
+    """The chapter notebooks a build executes: those of the table of contents, without the
+    :data:`REFERENCE_ONLY` ones unless the data are the reference cohort."""
+    return [name for name in chapters() if reference or name not in REFERENCE_ONLY]
+
+
+def site_title(params: Parameters, data_path: str, reference: bool) -> str:
+    """The book's title (plain text): ``params.title`` when given, else the supplement's
+    (``CITATION.cff``) on the reference cohort and, on any other, a neutral one naming what
+    the groups are and the data file."""
+    if params.title:
+        return params.title
+    if reference:
+        return load_metadata().supplement.title
+    return (f"Outcomes after HSCT by {group_noun(params.group_label, data_path)}: "
+            f"{Path(data_path).name}")
+
+
+def _config(data_path: str, params: Parameters, cohort) -> dict:
+    """The staged ``_config.yml``: the book's title, the flags the Sphinx extension reads
+    (:mod:`.sphinx_site`) and the substitutions the pages use."""
     config = yaml.safe_load(CONFIG.read_text())
-    synthetic = is_reference_cohort(data_path)
+    reference = is_reference_cohort(data_path)
     name = Path(data_path).name
-    if synthetic:
+    if reference:
         banner = ("```{admonition} Synthetic data\n:class: warning\nEvery number on this page "
                   "is computed from a **synthetic cohort** reconstructed from the paper's "
                   "published aggregates. It is not patient data and must not be cited as such."
@@ -96,19 +126,88 @@ def _config(data_path: str) -> dict:
         config["html"]["use_repository_button"] = True
         config["launch_buttons"] = {"binderhub_url": "https://mybinder.org",
                                     "notebook_interface": "jupyterlab"}
+    title = site_title(params, data_path, reference)
+    config["title"] = title
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
-    sphinx["myst_substitutions"] = {"data_banner": banner, "data_file": markdown_text(name),
-                                    "audit_score": "", "results_links": _results_links()}
+    sphinx["bridge_hsct_reference_cohort"] = reference
+    sphinx["bridge_hsct_data_file"] = name
+    built = book_chapters(reference)
+    sphinx["myst_substitutions"] = {
+        "data_banner": banner, "data_file": markdown_text(name), "audit_score": "",
+        "results_links": _results_links(built), "book_title": markdown_text(title),
+        "audit_title": audit_page_title(reference),
+        **(REFERENCE_LANDING if reference
+           else _own_cohort_landing(cohort, params, data_path, built)),
+    }
     return config
 
 
-def _results_links() -> str:
-    """Links to the Results chapters this build makes, by their titles, for the landing page
-    (a chapter left out of a build gets no link that would break it)."""
+#: The landing page's words on the reference cohort: the paper's study, re-analysed.
+REFERENCE_LANDING = {
+    "book_purpose": "This book recomputes, from one patient-level data file, every table and "
+                    "figure of",
+    "about_the_data": (
+        "The study followed 36 adults and children with relapsed or refractory B-cell acute "
+        "lymphoblastic leukaemia who reached remission with an immunotherapy, CD19/CD22 CAR-T "
+        "cells (27 patients) or the bispecific antibody blinatumomab (9 patients), and then "
+        "received an allogeneic haematopoietic stem cell transplant at one centre between "
+        "2017 and 2023. It compared survival, graft-versus-host disease, blood count recovery "
+        "and infections after transplant between the two bridging strategies.\n\n"
+        "The paper's patient-level data were not published. Unless this page says otherwise, "
+        "the book runs on a synthetic cohort of 36 patients reconstructed from the published "
+        "tables and survival estimates."),
+    "plain_words": (
+        "Both immunotherapies are used to put the leukaemia back into remission so that a "
+        "transplant can be done. The question is whether the choice of bridge changes what "
+        "happens after the transplant. With only 36 patients, and nine in one group, the "
+        "study can show large differences but cannot rule out moderate ones: \"no "
+        "significant difference\" here means \"not shown\", not \"the same\"."),
+    "reproducibility_contents": (
+        "the audit of every published number, the paper's internal contradictions, how the "
+        "synthetic cohort was made, and the provenance of this build with how to cite it "
+        "(the last part of the navigation)."),
+}
+
+
+def _own_cohort_landing(cohort, params: Parameters, data_path: str, built: list[str]) -> dict:
+    """The landing page's words on a centre's cohort: that cohort, described from the data
+    (group labels escaped, group sizes through the build's disclosure)."""
+    if cohort is None:
+        cohort = ValidatedCohorts().load(data_path, params.group_col, params.cutoff_date)
+    sizes = cohort[params.group_col].value_counts()
+    groups = params.group_order or sorted(sizes.index)
+    counts = Disclosure(params.min_cell_count)
+    noun = markdown_text(group_noun(params.group_label, data_path))
+    audit = chapter_label("audit", included=built)
+    beside = (f"; the paper's own numbers appear only on the page {{ref}}`{audit}`, set "
+              "beside this cohort's" if audit else "")
+    return {
+        "book_purpose": "This book applies the endpoints, tables, figures and statistical "
+                        "methods of",
+        "about_the_data": (
+            f"to the cohort of the data file {markdown_code(Path(data_path).name)}: "
+            f"{counts.count_text(len(cohort), thousands=True)} patients compared by {noun}, "
+            + ", ".join(f"{markdown_text(g)} ({counts.count_text(sizes.get(g, 0), True)})"
+                        for g in groups)
+            + ". Every number in the book describes these patients, not the paper's 36 "
+            f"patients, and none is expected to equal a published one{beside}."),
+        "plain_words": (
+            "The book asks whether what happens after the transplant differs between the "
+            "groups. A cohort with few patients, or few in one group, can show large "
+            "differences but cannot rule out moderate ones: \"no significant difference\" "
+            "means \"not shown\", not \"the same\"."),
+        "reproducibility_contents": (
+            "the paper's published numbers beside this cohort's, and the provenance of this "
+            "build with what to cite for what (the last part of the navigation)."),
+    }
+
+
+def _results_links(built: list[str]) -> str:
+    """Links to the Results chapters this build makes (`built`), by their titles, for the
+    landing page (a chapter left out of a build gets no link that would break it)."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     names = [c["file"] for part in toc.get("parts", []) if part.get("caption") == "Results"
              for c in part.get("chapters", [])]
-    built = chapters()
     links = []
     for name in names:
         label = chapter_label(name, included=built)
@@ -122,24 +221,37 @@ def _results_links() -> str:
 GENERATED_PAGES = {"data_dictionary", "provenance"}
 
 
-def _existing_toc(src: Path) -> dict:
-    """The table of contents without the chapters whose page does not exist yet."""
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+def _keep_chapters(toc: dict, keep) -> dict:
+    """`toc` with only the chapters whose name `keep` accepts, and no empty part."""
     for part in toc.get("parts", []):
-        part["chapters"] = [c for c in part.get("chapters", [])
-                            if c["file"] in GENERATED_PAGES
-                            or (src / f"{c['file']}.md").is_file()
-                            or (NOTEBOOKS / f"{c['file']}.md").is_file()]
+        part["chapters"] = [c for c in part.get("chapters", []) if keep(c["file"])]
     toc["parts"] = [p for p in toc.get("parts", []) if p["chapters"]]
     return toc
 
 
-def _stage_sources(staging: Path, data_path: str) -> Path:
+def _existing_toc(src: Path) -> dict:
+    """The table of contents without the chapters whose page does not exist yet."""
+    return _keep_chapters(yaml.safe_load((BOOK / "_toc.yml").read_text()),
+                          lambda name: name in GENERATED_PAGES
+                          or (src / f"{name}.md").is_file()
+                          or (NOTEBOOKS / f"{name}.md").is_file())
+
+
+def _stage_sources(staging: Path, data_path: str, params: Parameters | None = None,
+                   cohort=None) -> Path:
+    """Copy the book's pages into `staging` with the generated ones, the table of contents
+    of this build and its configuration; `cohort` is the data validated (None: read here
+    when needed)."""
+    params = params or Parameters(data_path=data_path)
     src = staging / "src"
     shutil.copytree(BOOK, src)
     (src / "data_dictionary.md").write_text(dictionary_markdown(), encoding="utf-8")
-    (src / "_toc.yml").write_text(yaml.safe_dump(_existing_toc(src), sort_keys=False))
-    (src / "_config.yml").write_text(yaml.safe_dump(_config(data_path), sort_keys=False))
+    toc = _existing_toc(src)
+    if not is_reference_cohort(data_path):
+        toc = _keep_chapters(toc, lambda name: name not in REFERENCE_ONLY)
+    (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    (src / "_config.yml").write_text(yaml.safe_dump(_config(data_path, params, cohort),
+                                                    sort_keys=False))
     return src
 
 
@@ -311,10 +423,11 @@ def _store(entry: Path, notebook: Path, outputs: Path, relative: Path) -> None:
 
 def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | None,
                  keys: dict, log, cohorts: ValidatedCohorts,
-                 public: _Public | None = None) -> dict:
+                 public: _Public | None = None, with_score: bool = True) -> dict | None:
     """Execute the chapters in parallel, one process per core; stop at the first failure.
     Return the audit's headline score (:func:`bridge_hsct.paper.audit.overall_score`),
-    computed beside the chapters for the landing page.
+    computed beside the chapters for the landing page `with_score` (the reference cohort's
+    build: no other cohort was meant to reproduce the paper), else None.
 
     Every chapter gets a process of its own, forked from this one after the analysis stack
     is imported: no chapter can see another's state (matplotlib settings, the working
@@ -332,13 +445,14 @@ def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | 
             maxtasksperchild=1) as pool:
         # first: at 100,000 patients the audit is among the longest tasks
         score = pool.apply_async(_timed, ((parent, _audit_score, "audit score",
-                                           params.data_path, params.group_col),))
+                                           params.data_path, params.group_col),)
+                                 ) if with_score else None
         results = pool.imap_unordered(_timed, [(parent, *task) for task in tasks])
         for done in range(1, len(names) + 1):
             name, cached, seconds = _wait(results.next)
             how = "from cache" if cached else f"executed in {seconds:.1f} s"
             log(f"[{done}/{len(names)}] {name}: {how}")
-        return _wait(score.get)[1]
+        return _wait(score.get)[1] if score else None
 
 
 def _audit_score(name: str, data_path: str, group_col: str) -> dict:
@@ -720,12 +834,13 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
                            "peak_gb": _peak_gb(resource.RUSAGE_SELF)}}
     log(f"data: {source} is valid ({len(cohort)} patients)")
     staging = _staging_folder(out)
+    reference = is_reference_cohort(source)
     try:
-        src = _stage_sources(staging, source)
+        src = _stage_sources(staging, source, params, cohort)
         params = _stage_cohort(cohort, source, params, private, cohorts)
         _pause("staged")
         public = _Public.of(source, private, staging, out.parent)
-        names = chapters()
+        names = book_chapters(reference)
         data_sha, depends = sha256(params.data_path), _dependencies(public)
         keys = {n: notebook_key(n, params, data_sha, depends) for n in names}
         site_key = _site_key(keys, src)
@@ -733,14 +848,15 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
             log(f"nothing changed: {out} is up to date")
             return False
         (src / "provenance.md").write_text(provenance_markdown(
-            source, sha256(source), params.for_notebook("*"), is_reference_cohort(source)),
-            encoding="utf-8")
+            source, sha256(source), {**params.for_notebook("*"), "title": params.title},
+            reference), encoding="utf-8")
         t0 = time.perf_counter()
-        score = _execute_all(names, src, params, cache, keys, log, cohorts, public)
+        score = _execute_all(names, src, params, cache, keys, log, cohorts, public,
+                             with_score=reference)
         stages["execute"] = {"seconds": time.perf_counter() - t0,
                              "peak_gb": max(_peak_gb(resource.RUSAGE_SELF),
                                             _peak_gb(resource.RUSAGE_CHILDREN))}
-        if "audit" in names:  # the sentence links the audit page
+        if score and "audit" in names:  # the sentence links the audit page
             _add_audit_score(src, score)
         log("rendering HTML with Jupyter Book ...")
         t0 = time.perf_counter()

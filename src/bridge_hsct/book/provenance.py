@@ -95,10 +95,21 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
         "or {download}`RIS <cite/supplement.ris>`, and of the paper as "
         "{download}`BibTeX <cite/paper.bib>` or {download}`RIS <cite/paper.ris>`.\n```", "",
         "## Licence", "",
-        f"{meta.licence_statement} The paper is published under CC BY-NC-ND 4.0: the book "
-        "uses its facts and numbers, cites it, and reproduces none of its text, tables as laid "
-        "out, or figures.", "",
+        *_licence(meta, synthetic), "",
     ])
+
+
+def _licence(meta: Metadata, synthetic: bool) -> list[str]:
+    """The licences: the supplement's cover the whole bundled book; on a centre's cohort only
+    the code and the words, not the results computed from the centre's data."""
+    paper = ("The paper is published under CC BY-NC-ND 4.0: the book uses its facts and "
+             "numbers, cites it, and reproduces none of its text, tables as laid out, or "
+             "figures.")
+    if synthetic:
+        return [f"{meta.licence_statement} {paper}"]
+    return [f"The supplement's licences ({meta.licence_statement}) cover its code and its "
+            "words, not the numbers, tables and figures computed here from the data file "
+            f"above: their use is for the owner of the data to decide. {paper}"]
 
 
 def _how_to_cite(supplement: str, paper: str, synthetic: bool) -> list[str]:
@@ -111,7 +122,9 @@ def _how_to_cite(supplement: str, paper: str, synthetic: bool) -> list[str]:
                 "and the reproduction audit; the file `CITATION.cff` holds the same in "
                 "machine-readable form):", "", f"> {supplement}"]
     return ["The numbers in this book describe the cohort of the data file above, not the "
-            "paper's patients: cite them as your centre's analysis, made with this "
-            "supplement (cite it for the code and methods):", "", f"> {supplement}", "",
+            "paper's patients, and this copy is not the published supplement (its pages carry "
+            "no citation metadata of their own). Cite its numbers as your centre's analysis, "
+            "made with the supplement (cite it for the code and methods):", "",
+            f"> {supplement}", "",
             "and the study whose design and definitions it follows (not for these numbers):",
             "", f"> {paper}"]

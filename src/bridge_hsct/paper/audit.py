@@ -322,31 +322,39 @@ def _cell(value: float, statistic: str) -> str:
 
 def audit_html(audit: pd.DataFrame, table_id: str = "audit-table") -> str:
     """The audit as an HTML table with a text filter and a status filter (inline script,
-    nothing loaded from elsewhere)."""
+    nothing loaded from elsewhere). A comparison (an audit without its ``status`` column,
+    see :func:`audit_report`) has neither the status column nor its filter."""
     import html
 
-    options = "".join(f'<option value="{STATUS_CLASS[s]}">{html.escape(s)}</option>'
-                      for s in STATUS_CLASS)
+    verdicts = "status" in audit
     body = []
     for r in audit.itertuples(index=False):
         cells = [html.escape(r.locator or ""), html.escape(r.statistic),
                  _cell(r.published, r.statistic), _cell(r.recomputed, r.statistic),
-                 _cell(r.difference, r.statistic), html.escape(r.status),
+                 _cell(r.difference, r.statistic),
+                 *([html.escape(r.status)] if verdicts else []),
                  html.escape(r.note or ""), html.escape(r.id)]
-        body.append(f'<tr class="audit-{STATUS_CLASS[r.status]}">'
-                    + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        row_class = f' class="audit-{STATUS_CLASS[r.status]}"' if verdicts else ""
+        body.append(f"<tr{row_class}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f'<th scope="col">{h}</th>' for h in [
-        "Where in the paper", "Statistic", "Published", "Recomputed", "Difference",
-        "Status", "Note", "Registry id"])
+        "Where in the paper", "Statistic", "Published",
+        "Recomputed" if verdicts else "This cohort", "Difference",
+        *(["Status"] if verdicts else []), "Note", "Registry id"])
+    options = "".join(f'<option value="{STATUS_CLASS[s]}">{html.escape(s)}</option>'
+                      for s in STATUS_CLASS)
+    status_filter = f"""
+  <label for="{table_id}-status">Status</label>
+  <select id="{table_id}-status"><option value="">all</option>{options}</select>"""
+    region = ("Audit of every published number" if verdicts
+              else "Every published number beside this cohort's")
     return f"""
 <div class="audit-filter">
   <label for="{table_id}-text">Filter rows</label>
-  <input id="{table_id}-text" type="search" placeholder="e.g. os, table3, CAR-T">
-  <label for="{table_id}-status">Status</label>
-  <select id="{table_id}-status"><option value="">all</option>{options}</select>
+  <input id="{table_id}-text" type="search" placeholder="e.g. os, table3, CAR-T">{
+      status_filter if verdicts else ""}
   <span id="{table_id}-count" aria-live="polite"></span>
 </div>
-<div class="audit-scroll" tabindex="0" role="region" aria-label="Audit of every published number">
+<div class="audit-scroll" tabindex="0" role="region" aria-label="{region}">
 <table id="{table_id}" class="audit">
 <thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>
 <script>
@@ -356,7 +364,7 @@ def audit_html(audit: pd.DataFrame, table_id: str = "audit-table") -> str:
   const status = document.getElementById("{table_id}-status");
   const count = document.getElementById("{table_id}-count");
   function apply() {{
-    const q = text.value.toLowerCase(), s = status.value;
+    const q = text.value.toLowerCase(), s = status ? status.value : "";
     let shown = 0;
     for (const tr of table.tBodies[0].rows) {{
       const ok = (!q || tr.textContent.toLowerCase().includes(q)) &&
@@ -365,7 +373,9 @@ def audit_html(audit: pd.DataFrame, table_id: str = "audit-table") -> str:
     }}
     count.textContent = shown + " of " + table.tBodies[0].rows.length + " rows";
   }}
-  text.addEventListener("input", apply); status.addEventListener("change", apply); apply();
+  text.addEventListener("input", apply);
+  if (status) status.addEventListener("change", apply);
+  apply();
 }})();
 </script>"""
 
@@ -381,13 +391,46 @@ SECTION_NAMES = {
 
 @dataclass
 class AuditReport:
-    """The audit of one cohort: rows, scores by section and a summary paragraph."""
+    """The audit of one cohort: rows, a table by section, the page's opening paragraph and
+    a summary paragraph.
+
+    On the reference cohort it is a reproduction audit (``reference``: each number
+    reproduced or not, scores by section); on any other cohort a plain comparison, with no
+    verdict and no score (see :func:`audit_report`).
+    """
 
     audit: pd.DataFrame
     scores: pd.DataFrame
     overall: dict
     summary: str
+    introduction: str = ""
+    reference: bool = True
 
+
+def page_title(reference: bool) -> str:
+    """The audit page's title: an audit on the reference cohort, which was built to
+    reproduce the paper; a comparison on any other, which was not."""
+    return "Reproduction audit" if reference else "This cohort beside the published one"
+
+
+#: How the reference audit judges a number (the audit page's second paragraph).
+VERDICT_RULES = (
+    "A number is **reproduced** when the recomputed value lies within the tolerance recorded "
+    "for it (printing precision for counts, percentages and exact-test P values; one "
+    "percentage point for survival estimates; two for their confidence bounds; 0.05 for "
+    "log-rank P values). Where the paper prints two different values for the same quantity, "
+    "the reading the book does not follow is marked **paper contradicts itself** (see "
+    "{ref}`inconsistencies`). Numbers the data cannot produce (calendar facts, variables not "
+    "collected) are **not computable**.")
+
+#: What the comparison on another cohort is, and what it is not.
+COMPARISON_NOTE = (
+    "The published numbers describe the paper's 36 patients. This cohort was not meant to "
+    "reproduce them, so nothing here is marked as reproduced or not: each row only sets the "
+    "paper's number beside the value the same calculation gives on this cohort. A difference "
+    "describes how the two cohorts differ, not an error in either. Rows the data cannot "
+    "compute (variables not collected, calendar facts of the study) are left blank, with "
+    "the reason in the note.")
 
 def _hide_small_counts(audit: pd.DataFrame) -> pd.DataFrame:
     """Rows whose recomputed count is a small cell show neither it nor its comparison
@@ -429,9 +472,50 @@ def score_sentence(overall: dict) -> str:
             f"({100 * overall['score']:.1f}%) are reproduced; see {{ref}}`audit`.")
 
 
+def _reproduction(audit: pd.DataFrame) -> AuditReport:
+    """The reference cohort's report: each number reproduced or not, and the scores."""
+    by_section = audit_score(audit)
+    overall = audit_score(audit, by=None).iloc[0].to_dict()
+    counts = audit["status"].value_counts()
+    share = f"{100 * overall['score']:.1f}%" if overall["checked"] else "none"
+    scores = pd.DataFrame({
+        "Section": [SECTION_NAMES.get(s, s) for s in by_section["section"]],
+        "Reproduced": by_section["reproduced"], "Checked": by_section["checked"],
+        "Published numbers": by_section["numbers"],
+        "Score": [f"{100 * s:.0f}%" if not np.isnan(s) else "–" for s in by_section["score"]],
+    })
+    summary = (f"**{overall['reproduced']} of {overall['checked']} checkable numbers "
+               f"({share}) are reproduced** from these data, out of {len(audit)} numbers "
+               f"printed in the paper. {counts.get(DIFFERS, 0)} differ, "
+               f"{counts.get(CONTRADICTED, 0)} are readings the paper itself contradicts, "
+               f"and {counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data.")
+    return AuditReport(_hide_small_counts(audit), scores, overall, summary, VERDICT_RULES)
+
+
+def _comparison(audit: pd.DataFrame) -> AuditReport:
+    """Another cohort's report: the rows without verdicts, and by section how many
+    published numbers the data can compute."""
+    computable = audit["status"] != NOT_COMPUTABLE
+    by_section = computable.groupby(audit["section"]).agg(["size", "sum"])
+    sections = pd.DataFrame({
+        "Section": [SECTION_NAMES.get(s, s) for s in by_section.index],
+        "Published numbers": by_section["size"].to_numpy(),
+        "Computable from these data": by_section["sum"].astype(int).to_numpy(),
+    })
+    summary = (f"Of the {len(audit)} numbers the paper prints, {int(computable.sum())} can be "
+               "computed from this cohort; each is set beside its published value below.")
+    compared = _hide_small_counts(audit).drop(columns=["status", "tolerance"])
+    return AuditReport(compared, sections, {}, summary, COMPARISON_NOTE, reference=False)
+
+
 def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
     """Audit the chapter's cohort against the registry and write ``audit.csv`` into the
     chapter's output folder.
+
+    On the reference cohort (:func:`bridge_hsct.paths.is_reference_cohort`) this is the
+    reproduction audit. On any other cohort it is a comparison: the same rows and
+    differences without the ``status`` and ``tolerance`` columns, and by section the count
+    of numbers the data can compute in place of the scores.
 
     The chapter's ``alpha`` and landmark do not enter: every number is recomputed as the
     paper computed it (:data:`PAPER_ALPHA`, :data:`PAPER_LANDMARK_MONTHS`).
@@ -441,31 +525,6 @@ def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
 
     registry = load_published() if registry is None else registry
     audit = audit_table(Cohort(chapter.data, chapter.group_col), registry)
-    by_section = audit_score(audit)
-    overall = audit_score(audit, by=None).iloc[0].to_dict()
-    scores = pd.DataFrame({
-        "Section": [SECTION_NAMES.get(s, s) for s in by_section["section"]],
-        "Reproduced": by_section["reproduced"], "Checked": by_section["checked"],
-        "Published numbers": by_section["numbers"],
-        "Score": [f"{100 * s:.0f}%" if not np.isnan(s) else "–" for s in by_section["score"]],
-    })
-    counts = audit["status"].value_counts()
-    reference = is_reference_cohort(chapter.data_path)
-    share = f"{100 * overall['score']:.1f}%" if overall["checked"] else "none"
-    if not reference:
-        lead = (f"**Your cohort beside the published one.** Of the {len(audit)} numbers the "
-                f"paper prints, {overall['checked']} can be computed from these data, and "
-                f"{overall['reproduced']} of them ({share}) fall within the tolerance of the "
-                "published value. Differences here describe how this cohort differs from the "
-                "paper's, not errors.")
-    else:
-        lead = (f"**{overall['reproduced']} of {overall['checked']} checkable numbers "
-                f"({share}) are reproduced** from these data, out of {len(audit)} numbers "
-                "printed in the paper.")
-    summary = (lead + f" {counts.get(DIFFERS, 0)} differ, {counts.get(CONTRADICTED, 0)} are "
-               "readings the paper itself contradicts, and "
-               f"{counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data.")
-    audit = _hide_small_counts(audit)
-    out = chapter.output_dir
-    spreadsheet_frame(audit).to_csv(out / "audit.csv", index=False)
-    return AuditReport(audit, scores, overall, summary)
+    report = (_reproduction if is_reference_cohort(chapter.data_path) else _comparison)(audit)
+    spreadsheet_frame(report.audit).to_csv(chapter.output_dir / "audit.csv", index=False)
+    return report
