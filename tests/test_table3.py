@@ -11,6 +11,7 @@ from bridge_hsct.paper.table3 import (
     PAPER_TABLE3_COUNTS,
     TABLE3_ROWS,
     crs_icans_table,
+    describe_engraftment,
     engraftment_figure,
     outcome_table,
     p_from_counts,
@@ -123,3 +124,41 @@ def test_a_column_of_only_missing_values_counts_as_absent():
     data = small_cohort().assign(tma=np.nan)
     table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
     assert "tma" in table3.omitted
+
+
+def test_blank_complications_are_an_unknown_line_left_out_of_the_test():
+    data = cohort_with_counts({"cmv_reactivation": (4, 18), "tma": (1, 3)}).astype(
+        {"cmv_reactivation": float})
+    data.loc[[0, 1, 2, 30, 31], "cmv_reactivation"] = np.nan  # 3 unknown in one arm, 2 in the other
+    table = outcome_table(data, "arm", ["Blinatumomab", "CAR-T"], TABLE3_ROWS)
+    labels = list(table.display["Characteristic"])
+    unknown = table.display.iloc[labels.index("CMV") + 1]
+    blank = data["cmv_reactivation"].isna()
+    assert unknown["Characteristic"] == "Unknown"
+    assert unknown.iloc[1:4].tolist() == [
+        str(blank.sum()), str((blank & (data["arm"] == "Blinatumomab")).sum()),
+        str((blank & (data["arm"] == "CAR-T")).sum())]
+    known = data.dropna(subset=["cmv_reactivation"])
+    expected = stats.fisher_exact(pd.crosstab(known["cmv_reactivation"], known["arm"])).pvalue
+    cmv = table.numbers[table.numbers["row"] == "cmv_reactivation"].set_index("group")
+    assert cmv["p_value"].iloc[0] == pytest.approx(expected)
+    assert cmv.loc["CAR-T", "n"] == (known["arm"] == "CAR-T").sum()
+    assert labels[labels.index("Thrombotic microangiopathy (TMA), n (%)") + 1] != "Unknown"
+
+
+def test_a_blank_engraftment_day_is_not_called_unknown():
+    data = small_cohort().assign(neutrophil_engraftment=[1, 1, 1, 1, 0, 1],
+                                 neutrophil_engraftment_days=[11, 14, 20, 12, None, 16])
+    display = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS).display
+    labels = list(display["Characteristic"])
+    line = display.iloc[labels.index(TABLE3_ROWS[0].label) + 1]
+    assert line["Characteristic"] == "No day (not engrafted, or day unknown)"
+    assert line.iloc[1:4].tolist() == ["1", "0", "1"]
+
+
+def test_engraftment_sentence_without_any_table3_column():
+    data = small_cohort().drop(columns=["agvhd_2_4", "agvhd_2_4_days", "agvhd_3_4",
+                                        "agvhd_3_4_days"])
+    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
+    assert table3.display.empty
+    assert describe_engraftment(table3) == "The data have no engraftment columns."

@@ -15,8 +15,11 @@ How a row is summarised (``Row.how``):
   its own test;
 * ``"over"``: like ``"levels"``, for a number split at ``threshold`` (``> 40``, ``≤ 40``).
 
-The tests are those of :mod:`bridge_hsct.stats.group_tests`; percentages use the patients
-with a known value as denominator.
+A blank cell means unknown. The tests are those of :mod:`bridge_hsct.stats.group_tests`,
+computed on the patients with a known value, and percentages use those patients as
+denominator. When some patients of a row are unknown, the row gets one more line, indented
+under it, with their number per group (``Row.blank_label``, "Unknown" by default); the
+download gives the same number as ``n_unknown`` on every record.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Row:
     level_labels : display label of each level (default: the schema's).
     values : cohort → Series derived from `variable` (e.g. a grade band as 0/1, missing
         where the grade is missing), instead of the column itself.
+    blank_label : what the line counting the patients with a blank value is called.
     """
 
     variable: str
@@ -64,6 +68,7 @@ class Row:
     levels: tuple | None = None
     level_labels: dict | None = field(default=None, hash=False)
     values: Callable[[pd.DataFrame], pd.Series] | None = field(default=None, compare=False)
+    blank_label: str = "Unknown"
 
     @property
     def name(self) -> str:
@@ -98,6 +103,12 @@ class TableSpec:
     derived: tuple[tuple[str, Callable[[pd.DataFrame], pd.Series]], ...] = ()
 
 
+#: The note under a table that has at least one line of unknowns.
+UNKNOWN_NOTE = ("A blank cell counts as unknown: the unknown patients are counted on their own "
+                "line, left out of the percentages (of the patients with a known value) and "
+                "left out of the test.")
+
+
 def present(data: pd.DataFrame, column: str) -> bool:
     """Whether `column` is in the cohort and holds at least one value."""
     return column in data and bool(data[column].notna().any())
@@ -122,6 +133,7 @@ class _Lines:
     def __init__(self, spec: TableSpec, columns: list):
         self.spec, self.columns = spec, columns
         self.display, self.numbers = [], []
+        self.has_unknown = False
 
     def header(self, label: str, p: str = "", test: str = "") -> None:
         self.display.append([label, *[""] * len(self.columns), p, test, 0])
@@ -129,11 +141,26 @@ class _Lines:
     def line(self, label: str, cells: list, p: str, test: str, indent: int) -> None:
         self.display.append([label, *cells, p, test, indent])
 
-    def record(self, row: Row, level: str, group, **values) -> None:
+    def unknown(self, row: Row, values: pd.Series, indent: int) -> None:
+        """The line counting the patients whose value is blank, if there are any."""
+        blank = values.isna()
+        if not blank.any():
+            return
+        self.has_unknown = True
+        cells = [count_text(blank.loc[part.index].sum()) for _, part in self.columns]
+        self.line(row.blank_label, cells, "", "", indent)
+
+    def record(self, row: Row, level: str, group, values: pd.Series, **numbers) -> None:
+        """One tidy record; `values` are the row's values in `group`, for ``n_unknown``."""
         names = {"row": row.name, "variable": row.variable, "label": row.text(),
                  "level": level}
         self.numbers.append({**{k: names[k] for k in self.spec.identity}, "group": group,
-                             **values})
+                             **numbers, "n_unknown": int(values.isna().sum())})
+
+    def tidy(self) -> pd.DataFrame:
+        """The records as a frame; with no record, an empty frame with the key columns."""
+        return pd.DataFrame(self.numbers, columns=None if self.numbers else
+                            [*self.spec.identity, "group"])
 
 
 def group_table(data: pd.DataFrame, group_col: str, group_order: list,
@@ -153,8 +180,8 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
         ``display``: columns Characteristic, whole cohort, each group (with its size), P
         value, Test, indent; ``numbers``: one record per line (or level) and group, with the
         spec's identity columns, group, count, n, percent or median, min, max, and p_value,
-        test; ``omitted``: keys of the rows whose column is absent or empty, and a note
-        naming them.
+        test, n_unknown; ``omitted``: keys of the rows whose column is absent or empty, and a
+        note naming them; ``needs``: the columns the rows are computed from.
     """
     data = data.assign(**{name: make(data) for name, make in spec.derived})
     groups = data[group_col]
@@ -178,13 +205,14 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
     names = ["Characteristic", f"Whole cohort (n = {len(data)})",
              *[f"{g} (n = {count_text((groups == g).sum())})" for g in group_order],
              "P value", "Test", "indent"]
-    notes = []
+    notes = [UNKNOWN_NOTE] if lines.has_unknown else []
     if omitted:
         labels = [BY_NAME[r.variable].label if r.variable in BY_NAME else r.variable
                   for r in omitted]
         notes.append("Not in the data, so left out: " + ", ".join(dict.fromkeys(labels)) + ".")
-    return Table(pd.DataFrame(lines.display, columns=names), pd.DataFrame(lines.numbers),
-                 notes, [r.name for r in omitted])
+    return Table(pd.DataFrame(lines.display, columns=names), lines.tidy(), notes,
+                 [r.name for r in omitted], needs=tuple(dict.fromkeys(
+                     r.variable for r in spec.rows)))
 
 
 def _row_values(row: Row, data: pd.DataFrame) -> pd.Series:
@@ -200,18 +228,21 @@ def _median(lines: _Lines, row, data, groups, columns, indent) -> None:
         med, lo, hi = median_range(shown)
         cells.append(f"{format_number(med)} ({format_number(lo)}–{format_number(hi)})")
         counted = {"n": int(shown.notna().sum())} if lines.spec.median_n else {}
-        lines.record(row, "", g, **counted, median=med, min=lo, max=hi,
+        lines.record(row, "", g, shown, **counted, median=med, min=lo, max=hi,
                      p_value=result.p_value, test=result.test)
     lines.line(row.text(), cells, format_p(result.p_value), result.test, indent)
+    lines.unknown(row, values, indent + 1)
 
 
 def _count_cells(lines: _Lines, row, values: pd.Series, hit: pd.Series, columns, level: str,
                  result) -> list[str]:
     cells = []
     for g, part in columns:
-        k, n = count_known(values.loc[part.index], hit.loc[part.index])
+        shown = values.loc[part.index]
+        k, n = count_known(shown, hit.loc[part.index])
         cells.append(n_percent(k, n))
-        lines.record(row, level, g, count=k, n=n, percent=100 * k / n if n else np.nan,
+        lines.record(row, level, g, shown, count=k, n=n,
+                     percent=100 * k / n if n else np.nan,
                      p_value=result.p_value if result else np.nan,
                      test=result.test if result else "")
     return cells
@@ -222,6 +253,7 @@ def _binary(lines: _Lines, row, data, groups, columns, indent) -> None:
     result = group_tests.compare_categories(values, groups, [1, 0])
     cells = _count_cells(lines, row, values, values == 1, columns, row.text(), result)
     lines.line(row.text(), cells, format_p(result.p_value), result.test, indent)
+    lines.unknown(row, values, indent + 1)
 
 
 def _levels(lines: _Lines, row, data, groups, columns) -> None:
@@ -229,13 +261,17 @@ def _levels(lines: _Lines, row, data, groups, columns) -> None:
     if row.how == "each_level":
         lines.header(row.text())
         for lv in levels:
-            result = group_tests.compare_categories(values == lv, groups, [True, False])
+            # this level against the other known levels: unknowns are neither
+            is_level = (values == lv).astype(float).where(values.notna())
+            result = group_tests.compare_categories(is_level, groups, [1, 0])
             cells = _count_cells(lines, row, values, values == lv, columns, str(labels[lv]),
                                  result)
             lines.line(labels[lv], cells, format_p(result.p_value), result.test, 1)
-        return
-    result = group_tests.compare_categories(values, groups, levels, ordered)
-    lines.header(row.text(), format_p(result.p_value), result.test)
-    for lv in levels:
-        cells = _count_cells(lines, row, values, values == lv, columns, str(labels[lv]), result)
-        lines.line(labels[lv], cells, "", "", 1)
+    else:
+        result = group_tests.compare_categories(values, groups, levels, ordered)
+        lines.header(row.text(), format_p(result.p_value), result.test)
+        for lv in levels:
+            cells = _count_cells(lines, row, values, values == lv, columns, str(labels[lv]),
+                                 result)
+            lines.line(labels[lv], cells, "", "", 1)
+    lines.unknown(row, values, 1)

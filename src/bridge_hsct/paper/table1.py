@@ -7,12 +7,13 @@ and computed by the by-group table engine, :func:`bridge_hsct.paper.group_table.
 from __future__ import annotations
 
 from ..cohort.schema import BY_NAME
+from ..render.descriptive import median_range
 from ..render.disclosure import count_text
 from ..render.escaping import markdown_text
 from ..render.formatting import format_number
 from ..render.tables import Table
 from ..stats.survival import to_months
-from .group_table import Row, TableSpec, group_table
+from .group_table import Row, TableSpec, group_table, present
 
 MRD_LABELS = {1: "CR, MRD positive", 0: "CR, MRD negative"}
 
@@ -67,19 +68,22 @@ def baseline_table(data, group_col: str, group_order: list) -> Table:
 
 
 def describe_cohort(chapter, table1: Table) -> str:
-    """A short paragraph about the cohort's size, groups and age, for the chapter's text."""
+    """A short paragraph about the cohort's size, groups and age (when the data have it),
+    and the characteristics that differ between the groups at ``chapter.alpha``."""
     sizes = chapter.sizes()
     n = len(chapter.data)
     groups = ", ".join(f"{count_text(k)} in the {markdown_text(g)} group"
                        for g, k in sizes.items())
-    age = chapter.data["age_years"]
-    text = (f"The cohort has **{count_text(n)} patients**: {groups}. Their median age at "
-            f"transplant was {format_number(age.median())} years (range {format_number(age.min())}–"
-            f"{format_number(age.max())}).")
-    significant = table1.numbers.query("p_value < 0.05")["variable"].unique()
-    labels = [BY_NAME[v].label if v in BY_NAME else "follow-up" for v in significant]
+    text = f"The cohort has **{count_text(n)} patients**: {groups}."
+    if present(chapter.data, "age_years"):
+        med, lo, hi = median_range(chapter.data["age_years"])
+        text += (f" Their median age at transplant was {format_number(med)} years (range "
+                 f"{format_number(lo)}–{format_number(hi)}).")
+    alpha = f"{chapter.alpha:g}"
+    significant = table1.numbers.loc[table1.numbers["p_value"] < chapter.alpha, "variable"]
+    labels = [BY_NAME[v].label if v in BY_NAME else "follow-up" for v in significant.unique()]
     if labels:
-        text += " The groups differ (P < 0.05) in: " + ", ".join(labels) + "."
+        text += f" The groups differ (P < {alpha}) in: " + ", ".join(labels) + "."
     else:
-        text += " No baseline characteristic differs between the groups at P < 0.05."
+        text += f" No baseline characteristic differs between the groups at P < {alpha}."
     return text

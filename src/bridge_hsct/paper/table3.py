@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..cohort.endpoints import ENDPOINTS
 from ..render.disclosure import count_text
 from ..render.formatting import format_number, format_p
 from ..render.tables import Table
@@ -33,11 +34,16 @@ AGVHD = "Acute GVHD, n (%)"
 VIRUS = "Viral reactivation, n (%)"
 INFECTION = "Infection, n (%)"
 
+#: A blank engraftment day: the patient did not engraft, or the day is not known.
+NO_ENGRAFTMENT_DAY = "No day (not engrafted, or day unknown)"
+
 TABLE3_ROWS: list[Row] = [
     Row("neutrophil_engraftment_days", "median",
-        "Time to neutrophil engraftment, days, median (range)"),
+        "Time to neutrophil engraftment, days, median (range)",
+        blank_label=NO_ENGRAFTMENT_DAY),
     Row("platelet_engraftment_days", "median",
-        "Time to platelet engraftment, days, median (range)"),
+        "Time to platelet engraftment, days, median (range)",
+        blank_label=NO_ENGRAFTMENT_DAY),
     Row("agvhd_2_4", "binary", "Grade II–IV", AGVHD),
     Row("agvhd_3_4", "binary", "Grade III–IV", AGVHD),
     Row("cgvhd", "binary", "Chronic GVHD, n (%)"),
@@ -178,8 +184,8 @@ def paper_p_value_display(check: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "Line": check["label"],
         **{c.replace(" count", ", n"): check[c].astype(str) for c in counts},
-        "Printed P": check["published_p"].map(three),
-        "Recomputed P": check["recomputed_p"].map(three),
+        "Published P": check["published_p"].map(three),
+        "Recomputed from the counts": check["recomputed_p"].map(three),
         "Same to 3 decimals": check["agrees"].map(
             lambda a: "–" if pd.isna(a) else "yes" if a else "no"),
     })
@@ -212,6 +218,9 @@ SUPPLEMENTARY_FIGURE5 = [
     _engraftment("A", "neutrophil_engraftment", NEUTROPHIL_LANDMARK_DAYS),
     _engraftment("B", "platelet_engraftment", PLATELET_LANDMARK_DAYS),
 ]
+#: The event indicators Supplementary Fig. 5 is drawn from (a panel needs its own).
+SUPPLEMENTARY_FIGURE5_COLUMNS = tuple(dict.fromkeys(
+    column for spec in SUPPLEMENTARY_FIGURE5 for column in ENDPOINTS[spec.endpoint].requires))
 
 
 def engraftment_figure(data: pd.DataFrame, group_col: str, groups: list, alpha: float = 0.05,

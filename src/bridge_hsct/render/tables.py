@@ -3,7 +3,9 @@
 Every table of the book is a :class:`Table`: the frame the reader sees (strings), the tidy
 numbers behind it (the download), and the notes under it. ``table.render(...)`` shows it (or,
 with no rows, a note saying why) and ``table.save(folder, name)`` writes its numbers as CSV
-and XLSX; both pass the small-cell suppression of :mod:`.disclosure`.
+and XLSX; both pass the small-cell suppression of :mod:`.disclosure`. A table without rows is
+never written (a header-only file is no download): ``save`` returns None and
+``table.download(...)`` then says which columns it needs instead of linking a missing file.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from great_tables import GT, loc, style
+from IPython.display import Markdown
 
 from .disclosure import suppress_counts
-from .escaping import spreadsheet_frame
+from .escaping import markdown_code, spreadsheet_frame
 
 TEST_MARKS = "*†‡§¶#"
 HIGHLIGHT = "#fff3cd"
@@ -36,6 +40,8 @@ class Table:
     notes : sentences printed under the table (what was left out, how it was computed).
     omitted : keys of the lines left out because the data lack their column.
     highlight : positions of the displayed rows to highlight.
+    needs : the cohort columns the table is computed from (any one of them gives it a
+        line), named when the table is left out.
     """
 
     display: pd.DataFrame
@@ -43,6 +49,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     omitted: list = field(default_factory=list)
     highlight: list[int] = field(default_factory=list)
+    needs: tuple[str, ...] = ()
 
     def render(self, title: str, subtitle: str = "", *, notes: list[str] = (), **options):
         """The table as great-tables (see :func:`render_table` for `options`), with its own
@@ -50,17 +57,43 @@ class Table:
         return render_or_note(self.display, [*self.notes, *notes], title=title,
                               subtitle=subtitle, highlight=self.highlight, **options)
 
-    def save(self, folder: str | Path, name: str) -> Path:
-        """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`)."""
+    def save(self, folder: str | Path, name: str) -> Path | None:
+        """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`);
+        None, and no file, when it has no rows."""
         return save_table(self.numbers, folder, name)
+
+    def download(self, csv: Path | None, what: str, contents: str = "") -> Markdown:
+        """The download line of this table saved at `csv` (see :func:`download_markdown`)."""
+        return download_markdown(csv, what, contents, self.needs)
+
+
+def download_markdown(csv: Path | None, what: str, contents: str = "",
+                      needs: Sequence[str] = ()) -> Markdown:
+    """Links to a saved table's CSV and Excel files, or one sentence saying why there are none.
+
+    Parameters
+    ----------
+    csv : the CSV path returned by :func:`save_table` (relative to the page), None when
+        nothing was written.
+    what : how the sentence names the table (``Table 3``, ``the estimates``), Markdown.
+    contents : what a row of the file holds, Markdown, put in brackets after the links.
+    needs : the cohort columns the table is computed from, named when there is no file.
+    """
+    if csv is None:
+        columns = ", ".join(markdown_code(c) for c in needs)
+        why = (f"the data have none of the columns it is computed from ({columns})" if needs
+               else "the data have none of the columns it is computed from")
+        return Markdown(f"Nothing to download for {what}: {why}.")
+    csv = Path(csv)
+    about = f" ({contents})" if contents else ""
+    return Markdown(f"Download {what} as {{download}}`CSV <{csv.as_posix()}>` or "
+                    f"{{download}}`Excel <{csv.with_suffix('.xlsx').as_posix()}>`{about}.")
 
 
 def render_or_note(display: pd.DataFrame, notes: list[str], **options):
     """:func:`render_table` of `display`, or, when it has no rows, a visible MyST note saying
     why (so that the chapter still builds)."""
     if display.empty:
-        from IPython.display import Markdown
-
         title = options.get("title", "This table")
         why = " ".join(notes) or "The data have none of its columns."
         return Markdown(f"```{{admonition}} {title}: left out\n:class: note\n{why}\n```\n")
@@ -74,8 +107,8 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
     """Render a display table (strings) as a great-tables table.
 
     The test named in ``test_col`` of each row becomes a footnote mark on its P value,
-    rows with ``indent_col`` = 1 are indented under their header row, and the rows at the
-    positions in `highlight` are shaded.
+    rows with ``indent_col`` ≥ 1 are indented that many steps under their header row (shown
+    bold), and the rows at the positions in `highlight` are shaded.
     """
     body = suppress_counts(display).copy()  # the one gate every displayed table passes
     notes = list(notes)
@@ -88,14 +121,15 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
             lambda t: marks.get(t, ""))
         notes = [f"{m} {t}." for t, m in marks.items()] + notes
         body = body.drop(columns=test_col)
-    indented = []
+    steps = pd.Series(0, index=range(len(body)))
     if indent_col and indent_col in body:
-        indented = [i for i, v in enumerate(body[indent_col]) if v]
+        steps = pd.Series(body[indent_col].astype(int).to_numpy())
         body = body.drop(columns=indent_col)
     table = GT(body, rowname_col=stub, id=table_id).tab_header(title=title, subtitle=subtitle)
-    if indented:
-        table = table.tab_stub_indent(rows=indented, indent=2)
-    headers = [i for i in range(len(body)) if i not in indented]
+    for step in sorted(set(steps) - {0}):
+        table = table.tab_stub_indent(rows=[int(i) for i in steps.index[steps == step]],
+                                      indent=2 * step)
+    headers = [int(i) for i in steps.index[steps == 0]]
     table = table.tab_style(style=style.text(weight="bold"), locations=loc.stub(rows=headers))
     if highlight:
         table = table.tab_style(style=style.fill(color=HIGHLIGHT), locations=loc.body(
@@ -105,18 +139,26 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
     return table.tab_options(table_font_size="14px", table_width="100%")
 
 
-def save_table(frame: pd.DataFrame, folder: str | Path, name: str) -> Path:
+def save_table(frame: pd.DataFrame, folder: str | Path, name: str) -> Path | None:
     """Write a table as ``name.csv`` and ``name.xlsx`` in `folder`; return the CSV path.
+
+    A frame without rows is not written (a header-only file, or a 1-byte one when it has no
+    columns either, is no download): any file of that name left by an earlier run is removed
+    and None is returned, so that the page can say why there is nothing to download.
 
     Small counts are written as ``< k`` when suppression is on (:mod:`.disclosure`). Text
     that a spreadsheet would run as a formula (``=1+2``, ``@SUM(…)``) is kept as text: with
     a leading ``'`` in the CSV, as a text cell in the workbook. Both files are the same bytes
     for the same table (no creation time inside).
     """
-    frame = suppress_counts(frame)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
+    if frame.empty:
+        path.unlink(missing_ok=True)
+        (folder / f"{name}.xlsx").unlink(missing_ok=True)
+        return None
+    frame = suppress_counts(frame)
+    folder.mkdir(parents=True, exist_ok=True)
     spreadsheet_frame(frame).to_csv(path, index=False)
     (folder / f"{name}.xlsx").write_bytes(workbook_bytes(frame, name[:31]))
     return path
