@@ -33,7 +33,7 @@ def test_path_with_spaces_and_non_ascii(tmp_path):
     small_cohort().to_csv(path, index=False)
     assert len(load_cohort(path)) == 6
     bad = folder / "cohorte mauvaise.csv"
-    small_cohort().drop(columns=["death"]).to_csv(bad, index=False)
+    small_cohort().drop(columns=["followup_days"]).to_csv(bad, index=False)
     with pytest.raises(CohortError, match="cohorte mauvaise.csv"):
         load_cohort(bad)
 

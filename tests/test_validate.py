@@ -20,9 +20,10 @@ def test_valid_file_is_typed(cohort_csv):
 
 
 def test_missing_required_column_is_named(write_csv):
-    path = write_csv(small_cohort().drop(columns=["death"]))
+    path = write_csv(small_cohort().drop(columns=["followup_days"]))
     [problem] = problems_of(path)
-    assert problem.column == "death" and "missing" in problem.rule and problem.row is None
+    assert problem.column == "followup_days" and "missing" in problem.rule
+    assert problem.row is None
 
 
 def test_every_problem_is_reported_at_once_with_its_row(write_csv):
@@ -49,7 +50,8 @@ def test_value_and_rule_are_in_the_message(write_csv):
      "relapse_days"),                                    # relapse after death (day 400)
     (lambda d: d.assign(agvhd_2_4_days=d["agvhd_2_4_days"].where(d.index != 0, -5)),
      "agvhd_2_4_days"),                                  # GVHD before day 0
-    (lambda d: d.assign(relapse=d["relapse"].where(d.index != 0, 1)), "relapse_days"),
+    (lambda d: d.assign(relapse_days=d["relapse_days"].where(d.index != 0, 30)),
+     "relapse_days"),                                    # a relapse day without relapse
     (lambda d: d.assign(agvhd_3_4_days=d["agvhd_3_4_days"].where(d.index != 2, 20)),
      "agvhd_3_4"),                                       # grade III-IV before grade II-IV
 ])
@@ -82,9 +84,9 @@ def test_unknown_column_warns(write_csv):
 
 def test_cli_validate_exit_codes(cohort_csv, write_csv, capsys):
     assert main(["validate", "--data", str(cohort_csv)]) == 0
-    bad = write_csv(small_cohort().drop(columns=["sex"]))
+    bad = write_csv(small_cohort().drop(columns=["followup_days"]))
     assert main(["validate", "--data", str(bad)]) == 2
-    assert "column 'sex'" in capsys.readouterr().err
+    assert "column 'followup_days'" in capsys.readouterr().err
 
 
 def test_template_has_every_schema_column(tmp_path):
@@ -102,7 +104,7 @@ def test_group_with_one_patient(write_csv):
     assert "at least two patients" in problem.rule
 
 
-@pytest.mark.parametrize("column", ["followup_days", "death", "arm", "sex"])
+@pytest.mark.parametrize("column", ["followup_days", "arm", "patient_id"])
 def test_empty_required_cell(write_csv, column):
     frame = small_cohort().astype({column: object})
     frame.loc[2, column] = None
@@ -131,3 +133,61 @@ def test_rows_are_file_lines_and_the_cohort_is_indexed_afresh(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("\n".join([lines[0], "", lines[1], *lines[3:]]) + "\n")
     assert list(load_cohort(good).index) == [0, 1, 2, 3, 4]
+
+
+def test_only_id_group_and_follow_up_are_required(write_csv):
+    """Every other column may be absent, the default group column `arm` included when
+    another one is named."""
+    minimal = small_cohort()[["patient_id", "arm", "followup_days"]].rename(
+        columns={"arm": "centre"})
+    data = load_cohort(write_csv(minimal), group_col="centre")
+    assert list(data.columns) == ["patient_id", "centre", "followup_days"]
+    [problem] = problems_of(write_csv(minimal, "no_arm.csv"))
+    assert problem.column == "arm" and "group column is missing" in problem.rule
+
+
+def test_a_blank_event_indicator_is_kept_unknown(write_csv):
+    """A blank is unknown, never "no event": it stays missing for the endpoints to leave
+    out, and an event whose day is blank is kept with its day unknown."""
+    frame = small_cohort().astype({"relapse": object, "relapse_days": object})
+    frame.loc[0, "relapse"] = None
+    frame.loc[3, "relapse"] = 1  # relapsed, day not recorded
+    data = load_cohort(write_csv(frame))
+    assert data["relapse"].isna().tolist() == [True] + [False] * 5
+    assert data.loc[3, "relapse"] == 1 and pd.isna(data.loc[3, "relapse_days"])
+
+
+@pytest.mark.parametrize("column, word", [("arm", "NA"), ("arm", "None"), ("arm", "n/a"),
+                                          ("patient_id", "NULL")])
+def test_a_label_that_reads_as_missing_is_refused_not_dropped(write_csv, column, word):
+    frame = small_cohort()
+    frame.loc[3:5, "arm"] = "Beta"
+    frame.loc[2, column] = word
+    problems = problems_of(write_csv(frame))
+    [problem] = [p for p in problems if p.column == column]
+    assert problem.row == 4 and problem.value == word
+    assert "reads as a missing value" in problem.rule
+    assert "NA" in problem.rule and "None" in problem.rule  # the words are listed
+
+
+def test_a_relational_rule_shows_both_values(write_csv):
+    frame = small_cohort()
+    frame.loc[1, "relapse_days"] = 450  # after death on day 400
+    message = str(CohortError(problems_of(write_csv(frame))))
+    assert "relapse_days = 450" in message and "followup_days = 400" in message
+
+
+def test_a_problem_on_many_rows_is_one_line_per_column(write_csv):
+    frame = pd.concat([small_cohort()] * 10, ignore_index=True)
+    frame["patient_id"] = [f"p{i}" for i in range(len(frame))]
+    frame["age_years"] = "old"
+    frame.loc[7, "sex"] = "X"
+    problems = problems_of(write_csv(frame))
+    assert len(problems) == 61
+    lines = str(CohortError(problems)).splitlines()
+    assert lines[0] == "61 problems in the cohort data:"
+    [ages] = [line for line in lines if "'age_years'" in line]
+    assert "on 60 lines (2, 3, 4, 5, 6 and 55 more)" in ages and "'old'" in ages
+    [sex] = [line for line in lines if "'sex'" in line]
+    assert "line 9" in sex and "'X'" in sex
+    assert len(lines) == 3

@@ -4,7 +4,8 @@ A file is in *date mode* when it has a ``last_contact_date`` column. Then:
 
 * ``hsct_date`` is required and is day 0;
 * ``followup_days`` = ``death_date`` − ``hsct_date`` for patients who died, else
-  ``last_contact_date`` − ``hsct_date``; ``death`` = 1 when ``death_date`` is given;
+  ``last_contact_date`` − ``hsct_date``; ``death`` = 1 when ``death_date`` is given (a file
+  without a ``death_date`` column says nothing about deaths: ``death`` is then absent);
 * for every event (``relapse``, ``agvhd_2_4``, ``agvhd_3_4``, ``cgvhd``,
   ``neutrophil_engraftment``, ``platelet_engraftment``), ``<event>_days`` =
   ``<event>_date`` − ``hsct_date`` and the 0/1 indicator is 1 when the date is given;
@@ -109,9 +110,11 @@ def dates_to_days(table: pd.DataFrame, file: str, cutoff: str | None, problem_ty
     last = days(MARKER)
     if stop is not None:
         last = last.fillna((stop - day0).dt.days).clip(upper=(stop - day0).dt.days)
-    death = days("death_date") if "death_date" in out else pd.Series(float("nan"), out.index)
-    out["death"] = death.notna().astype(int)
-    out["followup_days"] = death.where(death.notna(), last)
+    out["followup_days"] = last
+    if "death_date" in out:  # without it, who died is unknown: never "nobody died"
+        death = days("death_date")
+        out["death"] = death.notna().astype(int)
+        out["followup_days"] = death.where(death.notna(), last)
     for event in EVENTS:
         column = f"{event}_date"
         if column in out and out[column].notna().any():  # a wholly empty one is absent

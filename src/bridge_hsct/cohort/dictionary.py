@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .dates import EVENTS, MARKER
-from .schema import VARIABLES, Variable
+from .schema import MISSING_WORDS, VARIABLES, Variable
 from .validate import MAX_BYTES
 
 KIND_TEXT = {
@@ -55,13 +55,22 @@ def dictionary_markdown() -> str:
         "happen. Overall survival, progression-free survival, GRFS and non-relapse mortality "
         "are derived by the book from these events, never supplied.",
         "",
-        "Required columns must be present and filled. Optional columns may be absent: the "
-        "rows and figures that need them are then left out with a note. An optional column "
-        "left wholly empty counts as absent. An event indicator that is used must be 0 or 1 "
-        "for every patient: a blank cell is refused, never read as \"no event\" (and "
-        "`cgvhd_severe` must be filled for every patient with `cgvhd` = 1). Extra columns are "
-        "ignored with a warning. A blank file with every column is made by `make template`; "
-        "`make validate DATA=your.csv` lists every problem of a file at once.",
+        "Only `patient_id`, the group column (`arm`, or the one the `group_col` parameter "
+        "names) and `followup_days` are required, present and filled. Every other column is "
+        "optional: the chapters, rows, panels and sentences that need an absent one are left "
+        "out with a sentence naming it. An optional column left wholly empty counts as "
+        "absent. A blank cell means **unknown**, never \"no event\" or \"no\": a patient "
+        "whose event indicator is blank (or whose event has no day, or whose chronic GVHD has "
+        "no severity) is left out of every endpoint made of that event, and each page says "
+        "how many patients were left out and why; a composite endpoint (PFS, GRFS, NRM) needs "
+        "each of its events known. A blank characteristic is counted as unknown in its table "
+        "row and left out of its test. Cells written "
+        + ", ".join(f"`{w}`" for w in sorted(MISSING_WORDS - {""}))
+        + " are read as blank; an identifier or group label written as one of them is "
+        "refused rather than dropped. Extra columns are ignored with a warning. A blank file "
+        "with every column is made by `make template`; `make validate DATA=your.csv` lists "
+        "every problem of a file at once (one line per column for a problem repeated on many "
+        "rows).",
         "",
         "The file is a CSV in UTF-8 (separated by commas, by semicolons with decimal commas, "
         "or by tabs) or an Excel workbook (`.xlsx`, first sheet). Blank lines are skipped; "
@@ -82,7 +91,10 @@ def dictionary_markdown() -> str:
         "the date of death (and `death` = 1), and the follow-up ends at death or last contact. "
         "Each event may be given as `<event>_date`, which sets the event's indicator to 1 and "
         "its day to the number of days after `hsct_date`: "
-        + ", ".join(f"`{e}_date`" for e in EVENTS) + ". "
+        + ", ".join(f"`{e}_date`" for e in EVENTS) + ". In such a column a blank date "
+        "says the event did not happen, so give a `<event>_date` column only when every "
+        "patient's status is known; without a `death_date` column, deaths are unknown (not "
+        "\"none\") and the chapters that need them are left out. "
         "With a data cut-off (`make book CUTOFF=YYYY-MM-DD`, or `--cutoff-date`), events "
         "after the cut-off are not counted and follow-up stops at the cut-off.",
         "",

@@ -114,38 +114,111 @@ def as_censored(endpoint: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A named endpoint: how to derive it and how the book reports it."""
+    """A named endpoint: how to derive it, which events it is made of and how the book
+    reports it.
+
+    ``requires`` are the event indicators it cannot be computed without; ``competing`` those
+    of its competing events, used when the data have them (without them, every patient is
+    followed for the event until last contact, and only 1 − Kaplan–Meier is meaningful).
+    """
 
     name: str
     label: str
     derive: object
     kind: str  # "survival" (Kaplan–Meier) or "incidence" (cumulative incidence)
     requires: tuple = ()
+    competing: tuple = ()
+
+    def components(self, df: pd.DataFrame) -> list[str]:
+        """The event indicators of `df` the endpoint is computed from (those it requires
+        and the competing events `df` records)."""
+        return [c for c in self.requires + self.competing if c in df]
 
 
 ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in [
-    Endpoint("os", "Overall survival", overall_survival, "survival"),
-    Endpoint("pfs", "Progression-free survival", progression_free_survival, "survival"),
+    Endpoint("os", "Overall survival", overall_survival, "survival", ("death",)),
+    Endpoint("pfs", "Progression-free survival", progression_free_survival, "survival",
+             ("relapse", "death")),
     # GRFS needs its GVHD components: without them it would quietly become PFS
     Endpoint("grfs", "GVHD-free, relapse-free survival", gvhd_relapse_free_survival,
-             "survival", ("agvhd_3_4", "agvhd_3_4_days", "cgvhd_severe", "cgvhd_days")),
-    Endpoint("nrm", "Non-relapse mortality", non_relapse_mortality, "incidence"),
-    Endpoint("relapse", "Relapse", relapse_incidence, "incidence"),
-    *[Endpoint(name, label, (lambda d, n=name: gvhd_incidence(d, n)), "incidence", (name,))
+             "survival", ("relapse", "death", "agvhd_3_4", "cgvhd", "cgvhd_severe")),
+    Endpoint("nrm", "Non-relapse mortality", non_relapse_mortality, "incidence",
+             ("death", "relapse")),
+    Endpoint("relapse", "Relapse", relapse_incidence, "incidence", ("relapse", "death")),
+    *[Endpoint(name, label, (lambda d, n=name: gvhd_incidence(d, n)), "incidence", (name,),
+               ("relapse", "death"))
       for name, label in [("agvhd_2_4", "Grade II–IV acute GVHD"),
                           ("agvhd_3_4", "Grade III–IV acute GVHD"),
                           ("cgvhd", "Chronic GVHD")]],
     *[Endpoint(name, label, (lambda d, n=name: engraftment_incidence(d, n)), "incidence",
-               (name,))
+               (name,), ("death",))
       for name, label in [("neutrophil_engraftment", "Neutrophil engraftment"),
                           ("platelet_engraftment", "Platelet engraftment")]],
 ]}
 
 
+def _day_column(indicator: str) -> str:
+    return "followup_days" if indicator == "death" else f"{indicator}_days"
+
+
+def missing_columns(df: pd.DataFrame, name: str) -> list[str]:
+    """Columns endpoint `name` cannot be computed without that `df` lacks: its event
+    indicators and, for each, the day it happened (``cgvhd_severe`` needs ``cgvhd_days``)."""
+    needed = []
+    for indicator in ENDPOINTS[name].requires:
+        day = "cgvhd_days" if indicator == "cgvhd_severe" else _day_column(indicator)
+        needed += [indicator, day]
+    return [c for c in dict.fromkeys(needed) if c not in df]
+
+
+def missing_competitors(df: pd.DataFrame, name: str) -> list[str]:
+    """Competing events of endpoint `name` that `df` does not record."""
+    return [c for c in ENDPOINTS[name].competing if c not in df]
+
+
+def unknown_status(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Why each patient's status for endpoint `name` is unknown: one boolean column per
+    event the endpoint is made of, True where that event is blank (or happened on a blank
+    day). A patient with any True is left out of the endpoint.
+
+    A blank is unknown, never "no event"; a composite endpoint needs every component known.
+    """
+    reasons = {}
+    for indicator in ENDPOINTS[name].components(df):
+        if indicator == "cgvhd_severe":  # a severity matters only for a chronic GVHD
+            cgvhd, severe = df["cgvhd"], df["cgvhd_severe"]
+            reasons[indicator] = cgvhd.isna() | ((cgvhd == 1) & severe.isna())
+            continue
+        value, day = df[indicator], _day_column(indicator)
+        when = df[day] if day in df else pd.Series(np.nan, index=df.index)
+        reasons[indicator] = value.isna() | ((value == 1) & when.isna())
+    return pd.DataFrame(reasons, index=df.index, dtype=bool)
+
+
+def known_status(df: pd.DataFrame, name: str) -> pd.Series:
+    """Whether each patient's status for endpoint `name` is known (see
+    :func:`unknown_status`): the patients it is computed on."""
+    return ~unknown_status(df, name).any(axis=1)
+
+
 def derive(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Derive endpoint `name` (a key of :data:`ENDPOINTS`) from a validated cohort."""
+    """Derive endpoint `name` (a key of :data:`ENDPOINTS`) from a validated cohort whose
+    patients all have a known status for it (select them with :func:`known_status`).
+
+    Raises
+    ------
+    KeyError
+        When a column the endpoint needs is absent.
+    ValueError
+        When a patient's status is unknown: counted as "no event" it would bias every
+        estimate, so it must be left out first.
+    """
     endpoint = ENDPOINTS[name]
-    missing = [c for c in endpoint.requires if c not in df]
+    missing = missing_columns(df, name)
     if missing:
         raise KeyError(f"endpoint {name!r} needs column(s) {missing}")
+    unknown = ~known_status(df, name)
+    if unknown.any():
+        raise ValueError(f"endpoint {name!r}: {int(unknown.sum())} patient(s) with an "
+                         "unknown status; select the known ones with known_status()")
     return endpoint.derive(df)

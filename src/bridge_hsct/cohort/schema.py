@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 import pandera.pandas as pa
 
 BINARY = (0, 1)
+#: Cell texts that mean "unknown", read as an empty cell. A group label or identifier written
+#: as one of them is refused rather than dropped (see the validation).
+MISSING_WORDS = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL",
+                           "null", "None", "#N/A", "#NA", "#N/A N/A", "<NA>"})
 
 
 @dataclass(frozen=True)
@@ -50,18 +54,18 @@ class Variable:
     level_labels: dict = field(default_factory=dict)
 
 
-def _binary(name, label, description, required=False):
-    return Variable(name, "binary", label, description, required, levels=BINARY)
+def _binary(name, label, description):
+    return Variable(name, "binary", label, description, levels=BINARY)
 
 
-def _event(name, label, description, required=False):
+def _event(name, label, description):
     """An event indicator and its day, as a pair of variables."""
     return [
-        _binary(name, label, f"1 if {description} happened after HSCT, else 0.", required),
+        _binary(name, label, f"1 if {description} happened after HSCT, else 0."),
         Variable(
             f"{name}_days", "days", f"{label}, day",
-            f"Day after HSCT of {description}; empty when `{name}` is 0.",
-            required, minimum=0, unit="days", event_of=name,
+            f"Day after HSCT of {description}; empty when `{name}` is 0 (or unknown).",
+            minimum=0, unit="days", event_of=name,
         ),
     ]
 
@@ -72,14 +76,14 @@ VARIABLES: list[Variable] = [
     Variable("arm", "group", "Bridging therapy",
              "Treatment group compared in the book (in the paper: CAR-T or blinatumomab). "
              "Any labels, each one line of printable text; the book's `group_col` parameter can "
-             "name another column.", True),
+             "name another column (then this one may be absent)."),
     # --- baseline (Table 1) ---
-    Variable("age_years", "number", "Age", "Patient age at HSCT.", True,
+    Variable("age_years", "number", "Age", "Patient age at HSCT.",
              minimum=0, maximum=120, unit="years"),
-    Variable("sex", "category", "Sex", "Patient sex.", True, levels=("M", "F"),
+    Variable("sex", "category", "Sex", "Patient sex.", levels=("M", "F"),
              level_labels={"M": "Male", "F": "Female"}),
     Variable("disease_status", "ordinal", "Disease status",
-             "Disease status before bridging immunotherapy.", True,
+             "Disease status before bridging immunotherapy.",
              levels=("primary_refractory", "first_relapse", "second_relapse",
                      "third_or_later_relapse"),
              level_labels={"primary_refractory": "Primary refractory",
@@ -135,8 +139,8 @@ VARIABLES: list[Variable] = [
     Variable("followup_days", "days", "Follow-up",
              "Day after HSCT of death or, if alive, of last contact (or the data cut-off).",
              True, minimum=0, unit="days"),
-    _binary("death", "Death", "1 if the patient died (on day `followup_days`), else 0.", True),
-    *_event("relapse", "Relapse", "haematological or extramedullary relapse", True),
+    _binary("death", "Death", "1 if the patient died (on day `followup_days`), else 0."),
+    *_event("relapse", "Relapse", "haematological or extramedullary relapse"),
     *_event("agvhd_2_4", "Grade II–IV aGVHD", "onset of grade II–IV acute GVHD"),
     *_event("agvhd_3_4", "Grade III–IV aGVHD", "onset of grade III–IV acute GVHD"),
     *_event("cgvhd", "Chronic GVHD", "onset of chronic GVHD"),
@@ -188,10 +192,13 @@ def _column(var: Variable) -> pa.Column:
 
 CROSS_RULE_COLUMN: dict[str, str] = {}
 """For each cross-column rule (by its message), the column a violation is reported under."""
+CROSS_RULE_VALUES: dict[str, tuple] = {}
+"""For each cross-column rule (by its message), the columns whose values a report shows."""
 
 
-def _cross_rule(check, column: str, rule: str) -> pa.Check:
+def _cross_rule(check, column: str, rule: str, shown: tuple) -> pa.Check:
     CROSS_RULE_COLUMN[rule] = column
+    CROSS_RULE_VALUES[rule] = shown
     return pa.Check(check, error=rule)
 
 
@@ -199,48 +206,23 @@ def _days_match_event(var: Variable) -> pa.Check:
     ind, days = var.event_of, var.name
 
     def check(df):
-        if ind not in df or days not in df:
+        if days not in df or ind not in df:
             return True
-        happened = df[ind] == 1
-        return ~(happened & df[days].isna()) & ~(~happened & df[days].notna())
+        return ~((df[ind] != 1) & df[days].notna())
 
-    return _cross_rule(check, days, f"`{days}` is given exactly when `{ind}` is 1")
+    return _cross_rule(check, days, f"`{days}` is given only when `{ind}` is 1",
+                       (days, ind))
 
 
 def _not_after_followup(days: str) -> pa.Check:
     def check(df):
-        if days not in df:
+        if days not in df or "followup_days" not in df:
             return True
         return ~(df[days] > df["followup_days"])
 
     return _cross_rule(check, days,
-                       f"`{days}` is not after `followup_days` (death or last contact)")
-
-
-def _event_known(indicator: str) -> pa.Check:
-    """An event indicator in use is 0 or 1 for every patient: a blank cell would be counted
-    as "no event" by every estimate. (A column left wholly empty is dropped as absent.)"""
-    def check(df):
-        if indicator not in df:
-            return True
-        return df[indicator].notna()
-
-    return _cross_rule(check, indicator,
-                       f"`{indicator}` is blank: an event column in use needs 0 or 1 for every "
-                       "patient (a blank is not \"no event\"); leave the whole column empty "
-                       "to leave this event out")
-
-
-def _severity_known() -> pa.Check:
-    """Severity is known for every chronic GVHD: GRFS counts only the severe ones."""
-    def check(df):
-        if "cgvhd_severe" not in df or "cgvhd" not in df:
-            return True
-        return ~((df["cgvhd"] == 1) & df["cgvhd_severe"].isna())
-
-    return _cross_rule(check, "cgvhd_severe",
-                       "`cgvhd_severe` is blank for a patient with `cgvhd` = 1 (a blank is "
-                       "not \"not severe\")")
+                       f"`{days}` is after `followup_days` (death or last contact)",
+                       (days, "followup_days"))
 
 
 def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
@@ -253,9 +235,11 @@ def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
         return ok
 
     rule = f"`{stronger}` = 1 requires `{weaker}` = 1"
+    shown = (stronger, weaker)
     if days_order:
         rule += f" and `{stronger}_days` ≥ `{weaker}_days`"
-    return _cross_rule(check, stronger, rule)
+        shown += (f"{stronger}_days", f"{weaker}_days")
+    return _cross_rule(check, stronger, rule, shown)
 
 
 def cohort_schema() -> pa.DataFrameSchema:
@@ -263,8 +247,6 @@ def cohort_schema() -> pa.DataFrameSchema:
     outcome_days = [v.name for v in VARIABLES if v.kind == "days" and v.event_of]
     checks = [_days_match_event(BY_NAME[d]) for d in outcome_days]
     checks += [_not_after_followup(d) for d in outcome_days]
-    checks += [_event_known(BY_NAME[d].event_of) for d in outcome_days]
-    checks += [_severity_known()]
     checks += [
         _implies("agvhd_3_4", "agvhd_2_4", days_order=True),
         _implies("cgvhd_severe", "cgvhd", days_order=False),

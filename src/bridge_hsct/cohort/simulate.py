@@ -78,7 +78,8 @@ DAYS_PER_YEAR = 365.25
 
 def simulate_cohort(n_patients: int, seed: int = 20250403, *, arms: Iterable[Arm] = ARMS,
                     whole_days: bool = True, absent: Iterable[str] = ABSENT_COLUMNS,
-                    blank_shares: Mapping[str, float] = BLANK_SHARES) -> pd.DataFrame:
+                    blank_shares: Mapping[str, float] = BLANK_SHARES,
+                    unknown_events: Mapping[str, float] | None = None) -> pd.DataFrame:
     """A simulated cohort of `n_patients`, the same for the same arguments.
 
     Parameters
@@ -90,6 +91,10 @@ def simulate_cohort(n_patients: int, seed: int = 20250403, *, arms: Iterable[Arm
         of a day, so that practically every event time is distinct.
     absent : optional columns to leave out of the file.
     blank_shares : optional baseline columns with blank cells, and the share of blanks.
+    unknown_events : event indicators (``"relapse"``, ``"death"``, ...) and the share of
+        patients whose status is unknown: the indicator and its day are blank, and so is
+        what depends on it (grade III–IV aGVHD on grade II–IV, severity on chronic GVHD);
+        a third of them instead keep an event with its day blank, where they had one.
 
     Returns
     -------
@@ -110,7 +115,25 @@ def simulate_cohort(n_patients: int, seed: int = 20250403, *, arms: Iterable[Arm
     for name, share in blank_shares.items():
         if name in cohort:
             cohort[name] = cohort[name].mask(rng.random(n_patients) < share)
+    for name, share in (unknown_events or {}).items():
+        _make_unknown(cohort, name, rng.random(n_patients) < share, rng)
     return _as_file_types(cohort)
+
+
+#: What becomes unknown with an event: the columns that depend on it.
+DEPENDENT = {"agvhd_2_4": ["agvhd_3_4", "agvhd_3_4_days"], "cgvhd": ["cgvhd_severe"]}
+
+
+def _make_unknown(cohort: pd.DataFrame, event: str, chosen: np.ndarray,
+                  rng: np.random.Generator) -> None:
+    """Blank the status of `event` for the `chosen` patients (see :func:`simulate_cohort`)."""
+    day = "followup_days" if event == "death" else f"{event}_days"
+    day_only = chosen & (cohort[event] == 1).to_numpy() & (rng.random(len(cohort)) < 1 / 3)
+    if day != "followup_days":  # death's day is the follow-up, which is never unknown
+        cohort.loc[day_only, day] = np.nan
+    blank = chosen & ~day_only if day != "followup_days" else chosen
+    columns = [event] + ([day] if day != "followup_days" else []) + DEPENDENT.get(event, [])
+    cohort.loc[blank, [c for c in columns if c in cohort]] = np.nan
 
 
 def _baseline(rng: np.random.Generator, n: int, arms: tuple[Arm, ...]) -> dict:

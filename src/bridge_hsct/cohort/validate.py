@@ -25,7 +25,13 @@ import pandera.pandas as pa
 
 from ..stats.survival import months_to_days, to_months
 from .dates import cutoff_problem, dates_to_days, is_date_mode
-from .schema import BY_NAME, CROSS_RULE_COLUMN, cohort_schema
+from .schema import (
+    BY_NAME,
+    CROSS_RULE_COLUMN,
+    CROSS_RULE_VALUES,
+    MISSING_WORDS,
+    cohort_schema,
+)
 
 #: Largest cohort file read, in bytes: on disk for a CSV, uncompressed for a workbook.
 #: A cohort of one row per patient is well under 1 MB; this only stops absurd inputs
@@ -36,9 +42,6 @@ MAX_BYTES = 200 * 1024**2
 MAX_RATIO = 100
 #: Longest time spent reading the cells of a workbook, in seconds.
 MAX_READ_SECONDS = 60.0
-#: Cell texts read as an empty cell (those of pandas' readers, which the book used before).
-MISSING = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null",
-                     "None", "#N/A", "#NA", "#N/A N/A", "<NA>"})
 #: Name of the index of a table read by :func:`read_table`: the file line of each row.
 LINE = "line"
 
@@ -67,14 +70,36 @@ class Problem:
             where.append(f"{'row' if _is_workbook(self.file) else 'line'} {self.row}")
         if self.column:
             where.append(f"column '{self.column}'")
-        value = "" if self.value is None else f" (value: {self.value!r})"
-        return f"{', '.join(where)}: {self.rule}{value}"
+        return f"{', '.join(where)}: {self.rule}{self._value_text()}"
+
+    def _value_text(self) -> str:
+        if self.value is None:
+            return ""
+        return f" ({'values' if isinstance(self.value, Shown) else 'value'}: {self.value!r})"
+
+    def summary(self, others: list[Problem]) -> str:
+        """This problem and `others` (the same rule in the same column on other rows) as
+        one line: how many rows, the first few, and this one's value."""
+        rows = [self.row] + [p.row for p in others]
+        noun = "rows" if _is_workbook(self.file) else "lines"
+        shown = ", ".join(map(str, rows[:SHOWN_ROWS]))
+        more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+        first = f"; first{self._value_text()}" if self.value is not None else ""
+        return (f"{self.file}, column '{self.column}': {self.rule}, on {len(rows)} {noun} "
+                f"({shown}{more}){first}")
+
+
+#: A problem repeated on more rows than this (same column, same rule) is summarised in one
+#: line of a :class:`CohortError` message, showing this many of its rows.
+SHOWN_ROWS = 5
 
 
 class CohortError(ValueError):
     """A cohort file that does not conform; ``problems`` lists every violation.
 
-    The message is one line for one problem, else a block with one line per problem.
+    The message is one line for one problem, else a block with one line per problem; the
+    same rule broken in one column on more than :data:`SHOWN_ROWS` rows is one line saying
+    how many rows and which first.
     """
 
     def __init__(self, problems: list[Problem]):
@@ -83,9 +108,28 @@ class CohortError(ValueError):
             message = str(problems[0])
         else:
             lines = [f"{len(problems)} problems in the cohort data:"]
-            lines += [f"  - {p}" for p in problems]
+            lines += [f"  - {line}" for line in _summarised(problems)]
             message = "\n".join(lines)
         super().__init__(message)
+
+
+def _summarised(problems: list[Problem]) -> list[str]:
+    """One line per problem, or per (column, rule) for one repeated on many rows, in the
+    order of each one's first row."""
+    same: dict[tuple, list[Problem]] = {}
+    for problem in problems:
+        if problem.row is not None and problem.column:
+            same.setdefault((problem.column, problem.rule), []).append(problem)
+    lines, done = [], set()
+    for problem in problems:
+        key = (problem.column, problem.rule)
+        group = same.get(key, [])
+        if len(group) <= SHOWN_ROWS or problem.row is None:
+            lines.append(str(problem))
+        elif key not in done:
+            done.add(key)
+            lines.append(group[0].summary(group[1:]))
+    return lines
 
 
 def _refuse(file: str, rule: str, row: int | None = None, column: str | None = None):
@@ -133,7 +177,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per patient, cells as stripped text or None (empty, or one of
-        :data:`MISSING`); the index, named :data:`LINE`, is each row's line in the file.
+        :data:`bridge_hsct.cohort.schema.MISSING_WORDS`); the index, named :data:`LINE`, is
+        each row's line in the file; ``attrs[WORDS_READ_AS_MISSING]`` holds the cells that
+        were such words.
 
     Raises
     ------
@@ -293,17 +339,25 @@ def _as_table(records: list[tuple[int, list]], file: str) -> pd.DataFrame:
                                     f"has {len(cells)} cells but the header has "
                                     f"{len(header)} columns"))
         cells = (list(cells) + [""] * len(header))[:len(header)]
-        table_rows.append([_cell_value(cells[i]) for i in keep])
+        table_rows.append([str(cells[i]).strip() for i in keep])
     if problems:
         raise CohortError(problems)
     index = pd.Index([line for line, _ in rows], name=LINE)
-    return pd.DataFrame(table_rows, columns=[header[i] for i in keep], index=index,
-                        dtype=object)
+    table = pd.DataFrame(table_rows, columns=[header[i] for i in keep], index=index,
+                         dtype=object)
+    missing = table.isin(MISSING_WORDS)
+    words = missing & (table != "")
+    # kept so that a label written as one of them is refused, not dropped
+    read_as_missing = {column: table.loc[words[column], column].to_dict()
+                       for column in table.columns if words[column].any()}
+    table = table.mask(missing, None)
+    table.attrs[WORDS_READ_AS_MISSING] = read_as_missing
+    return table
 
 
-def _cell_value(text) -> str | None:
-    text = str(text).strip()
-    return None if text in MISSING else text
+#: Key of a read table's ``attrs``: for each column, the cells (line to text) that were a
+#: word of :data:`bridge_hsct.cohort.schema.MISSING_WORDS` (not a blank), read as missing.
+WORDS_READ_AS_MISSING = "words_read_as_missing"
 
 
 def _check_header(header: list[str], rows: list, file: str, line: int) -> list[int]:
@@ -373,9 +427,10 @@ def _rule_text(check: str) -> str | None:
     return f"must be {check}" if check[0] in "<>o" else check
 
 
-def _problems_from(errors: pa.errors.SchemaErrors, file: str) -> list[Problem]:
+def _problems_from(errors: pa.errors.SchemaErrors, file: str, table: pd.DataFrame
+                   ) -> list[Problem]:
     """One problem per (column, row, rule) of pandera's failure cases; the table's index
-    holds the file line numbers."""
+    holds the file line numbers, its cells (as written) are shown by relational rules."""
     problems, seen = [], set()
     for case in errors.failure_cases.itertuples():
         line = None if pd.isna(case.index) else int(case.index)
@@ -391,8 +446,27 @@ def _problems_from(errors: pa.errors.SchemaErrors, file: str) -> list[Problem]:
         seen.add(key)
         no_value = cross_rule or case.check in {"column_in_dataframe", "not_nullable"}
         value = None if no_value else case.failure_case
+        if cross_rule and line is not None:
+            value = _values_shown(table, line, CROSS_RULE_VALUES[case.check])
         problems.append(Problem(file, column, line, value, rule))
     return _sorted(problems)
+
+
+class Shown(str):
+    """Values of several columns, shown as written: ``a = 1, b = blank``."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _values_shown(table: pd.DataFrame, line: int, columns: tuple) -> Shown:
+    """The cells of `columns` on `line`, as a relational rule's report shows them."""
+    def cell(column):
+        if column not in table:
+            return "absent"
+        value = table.at[line, column]
+        return "blank" if value is None or pd.isna(value) else str(value)
+    return Shown(", ".join(f"{c} = {cell(c)}" for c in columns))
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
@@ -427,11 +501,17 @@ def _convert_types(table: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[P
 
 def _label_problems(table: pd.DataFrame, file: str, group_col: str) -> list[Problem]:
     """Labels that are not one line of printable text, in the text columns the book shows
-    (identifiers and groups). HTML or Markdown punctuation is fine: the renderer escapes it;
+    (identifiers and groups), or that are a word meaning "unknown" (which would silently
+    drop the patients). HTML or Markdown punctuation is fine: the renderer escapes it;
     a line break or a control character would break the page or the downloads around it."""
     columns = [c for c in table.columns
                if c == group_col or (c in BY_NAME and BY_NAME[c].kind in {"id", "group"})]
-    problems = []
+    words = table.attrs.get(WORDS_READ_AS_MISSING, {})
+    problems = [Problem(file, column, int(line), text,
+                        "reads as a missing value, as every cell written "
+                        f"{', '.join(sorted(MISSING_WORDS - {''}))} does: give a label "
+                        "that is not one of these words")
+                for column in columns for line, text in words.get(column, {}).items()]
     for column in columns:
         for line, value in table[column].items():
             bad = isinstance(value, str) and _unprintable(value)
@@ -445,13 +525,12 @@ def _label_problems(table: pd.DataFrame, file: str, group_col: str) -> list[Prob
 def _group_problems(table: pd.DataFrame, file: str, group_col: str) -> list[Problem]:
     """The group column exists, is filled, and has at least two groups of two patients."""
     if group_col not in table.columns:
-        if group_col == "arm":
-            return []  # reported by the schema as a missing required column
         return [Problem(file, group_col, None, None,
                         "group column is missing (parameter group_col, --group-col)")]
     labels = table[group_col]
+    words = table.attrs.get(WORDS_READ_AS_MISSING, {}).get(group_col, {})
     problems = [Problem(file, group_col, int(line), None, "must not be empty (a group)")
-                for line in labels.index[labels.isna()] if group_col != "arm"]
+                for line in labels.index[labels.isna()] if line not in words]
     sizes = labels.dropna().value_counts()
     if len(sizes) < 2:
         problems.append(Problem(file, group_col, None, list(sizes.index),
@@ -466,7 +545,8 @@ def _group_problems(table: pd.DataFrame, file: str, group_col: str) -> list[Prob
 def _as_written(problem: Problem, raw: pd.DataFrame) -> Problem:
     """`problem` showing its cell as written in the file (``150``, not the ``150.0`` the
     number became)."""
-    if problem.value is None or problem.row is None or problem.column not in raw.columns:
+    if problem.value is None or problem.row is None or problem.column not in raw.columns \
+            or isinstance(problem.value, Shown):
         return problem
     return replace(problem, value=raw.at[problem.row, problem.column])
 
@@ -518,7 +598,7 @@ def validate_cohort(table: pd.DataFrame, file: str = "<data>",
         typed = cohort_schema().validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:
         reported = {(p.column, p.row) for p in problems}
-        problems += [_as_written(p, raw) for p in _problems_from(errors, file)
+        problems += [_as_written(p, raw) for p in _problems_from(errors, file, raw)
                      if (p.column, p.row) not in reported]
         typed = None
     if not bad_labels:  # group sizes would only repeat the refused labels
@@ -613,9 +693,11 @@ def load_cohort(path: str | Path, group_col: str = "arm", cutoff: str | None = N
     _check_arguments(path, cutoff)
     table = read_table(path)
     if is_date_mode(table):
+        words = table.attrs[WORDS_READ_AS_MISSING]
         table, problems = dates_to_days(table, file, cutoff, Problem)
         if problems:
             raise CohortError(_sorted(problems))
+        table.attrs[WORDS_READ_AS_MISSING] = words
     elif cutoff is not None:
         warnings.warn(f"{file}: the data cut-off {cutoff} is ignored: the file gives days "
                       "since HSCT, not calendar dates", stacklevel=2)

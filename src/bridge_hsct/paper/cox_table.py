@@ -38,11 +38,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..cohort.endpoints import ENDPOINTS, as_censored, derive
+from ..cohort.endpoints import as_censored, derive, known_status, missing_columns
 from ..cohort.schema import BY_NAME
 from ..render.formatting import ci_label, format_p, result_alpha
 from ..render.tables import Table
 from ..stats.survival import cox_univariate, fit_cox
+from .outcomes import left_out_sentence
 from .table1 import TABLE1_ROWS
 
 #: The paper's threshold for carrying a univariate factor into the multivariable model.
@@ -254,10 +255,12 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
         ``display``, ``highlight`` and ``notes`` as :func:`cox_display` and
         :func:`screen_notes` give them; ``absent``: Table 1 covariates not in the data.
     """
-    missing = [c for c in ENDPOINTS[endpoint].requires if c not in data]
+    missing = missing_columns(data, endpoint)
     if missing:
         return CoxScreen(pd.DataFrame(), pd.DataFrame(columns=COLUMNS).astype(
             {"candidate": bool}), alpha=alpha, skipped=f"the data have no column `{missing[0]}`")
+    left_out = left_out_sentence(data, endpoint, "these models")
+    data = data[known_status(data, endpoint)]
     outcome = as_censored(derive(data, endpoint))
     time, event = outcome["time"].to_numpy(float), outcome["cause"].to_numpy(int)
     covariates, absent = table1_covariates(data, group_col, groups)
@@ -287,7 +290,8 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
             rows.extend(_levels_rows(endpoint, cov, values, time, event, alpha))
     numbers = pd.DataFrame(rows, columns=COLUMNS).assign(alpha=alpha)
     shown = cox_display(numbers)
-    return CoxScreen(shown["display"], numbers, screen_notes(alpha, shown["notes"], absent),
+    notes = screen_notes(alpha, shown["notes"], absent) + ([left_out] if left_out else [])
+    return CoxScreen(shown["display"], numbers, notes,
                      highlight=shown["candidates"], alpha=alpha, absent=absent)
 
 

@@ -21,7 +21,14 @@ import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS
 from ..render.disclosure import count_text
-from .outcomes import COMPETING_METHOD, DAY_100_MONTHS, PAPER_METHOD, estimate_text, landmark_label
+from ..render.formatting import in_sentence
+from .outcomes import (
+    COMPETING_METHOD,
+    DAY_100_MONTHS,
+    PAPER_METHOD,
+    estimate_text,
+    landmark_label,
+)
 from .panels import (
     AGE_GROUP,
     GROUPS,
@@ -29,7 +36,6 @@ from .panels import (
     IncidenceWords,
     PanelEngine,
     figure_panel,
-    lower_first,
 )
 
 ACUTE_HORIZON_MONTHS = 12.0
@@ -82,7 +88,7 @@ def describe_figure4(figure: Figure) -> str:
         km = panel.summaries[PAPER_METHOD].iloc[0]
         aj = panel.summaries[COMPETING_METHOD].iloc[0]
         sentences.append(
-            f"the incidence of {lower_first(ENDPOINTS[panel.spec.endpoint].label)} at "
+            f"the incidence of {in_sentence(ENDPOINTS[panel.spec.endpoint].label)} at "
             f"{landmark_label(km['landmark_months'])} was {estimate_text(km)} by the "
             f"paper's method and {estimate_text(aj)} with relapse and death as competing "
             f"events ({count_text(km['events'])} events in {count_text(km['n'])} patients)")

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS, as_censored, derive
+from ..cohort.endpoints import ENDPOINTS, as_censored, derive, known_status, missing_columns
 from ..render.disclosure import count_text
-from ..render.formatting import ci_label, format_p
+from ..render.formatting import ci_label, format_p, in_sentence
 from ..stats.cox_models import (
     COX,
     ENTRY_P,
@@ -39,6 +39,7 @@ from ..stats.cox_models import (
     firth_cox,
     stepwise_cox,
 )
+from .outcomes import left_out_sentence
 
 MODEL_LABELS = {
     COX: "Cox, maximum likelihood (paper's method)",
@@ -100,7 +101,8 @@ TABLE2_MODELS: dict[str, tuple[str, ...]] = {
 # Model frame
 # ---------------------------------------------------------------------------------------------
 def model_frame(data: pd.DataFrame, endpoint: str, covariates: list[str]) -> pd.DataFrame:
-    """Duration, event and the coded factors of the patients with every factor known.
+    """Duration, event and the coded factors of the patients with a known status for
+    `endpoint` and every factor known.
 
     Parameters
     ----------
@@ -113,6 +115,7 @@ def model_frame(data: pd.DataFrame, endpoint: str, covariates: list[str]) -> pd.
     pandas.DataFrame
         Columns ``duration`` (days), ``event`` (0/1) and one 0/1 column per covariate.
     """
+    data = data[known_status(data, endpoint)]
     outcome = as_censored(derive(data, endpoint))
     frame = pd.DataFrame({"duration": outcome["time"], "event": outcome["cause"]},
                          index=data.index)
@@ -171,14 +174,22 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
     fits, stepwise = {}, {}
     for outcome, wanted in models.items():
         endpoint = ENDPOINTS[outcome]
-        needed = [*endpoint.requires, *(f"{c}_days" for c in endpoint.requires)]
-        if any(c not in data or data[c].isna().all() for c in needed):
-            notes.append(f"{endpoint.label}: the data have no `{outcome}` event columns, so "
-                         "its model is left out.")
+        missing = missing_columns(data, outcome)
+        if missing:
+            notes.append(f"{endpoint.label}: the data have no `{missing[0]}` column, so its "
+                         "model is left out.")
             continue
+        left_out = left_out_sentence(data, outcome,
+                                     f"the model of {in_sentence(endpoint.label)}")
+        if left_out:
+            notes.append(left_out)
         covariates = [c for c in wanted if COVARIATES[c].source in data
                       and data[COVARIATES[c].source].notna().any()]
         absent = [c for c in wanted if c not in covariates]
+        if not covariates:
+            notes.append(f"{endpoint.label}: none of its model's factors is in the data, so "
+                         "the model is left out.")
+            continue
         if absent:
             notes.append(f"{endpoint.label}: left out of the model for want of data: "
                          + ", ".join(COVARIATES[c].label for c in absent) + ".")

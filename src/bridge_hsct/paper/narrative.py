@@ -28,19 +28,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS
+from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_text
-from ..render.formatting import ci_label, format_number, format_p, format_percent
+from ..render.formatting import ci_label, format_number, format_p, format_percent, in_sentence
 from ..stats import group_tests
 from ..stats.survival import reverse_km_median_followup, to_months
 from .outcomes import (
     COMPETING_METHOD,
     DAY_100_MONTHS,
     PAPER_METHOD,
+    competitors_sentence,
     endpoint_summary,
     landmark_label,
+    left_out_sentence,
 )
 from .table1 import TABLE1_ROWS, baseline_table
 
@@ -111,21 +113,6 @@ def join_words(items: list[str]) -> str:
 def capitalise(text: str) -> str:
     """Upper-case the first character only (``log-rank test`` → ``Log-rank test``)."""
     return text[:1].upper() + text[1:]
-
-
-def in_sentence(label: str) -> str:
-    """A data-dictionary label inside a sentence: ``Graft source`` → ``graft source``,
-    ``Follow-up`` → ``follow-up``; acronyms and gene names keep their case (``HCT-CI``,
-    ``Ph-positive``, ``ABO compatibility``, ``Ikaros isoform 6``)."""
-    prefix = re.match(r"[^A-Za-z]*", label).group(0)  # "≥ " of "≥ Third relapse"
-    rest = label[len(prefix):]
-    stem = rest.split(" ")[0].split("-")[0]
-    if len(stem) > 2 and stem[1:].islower() and stem.isalpha() and stem not in KEEP_CASE:
-        return prefix + rest[:1].lower() + rest[1:]
-    return label
-
-
-KEEP_CASE = {"Ikaros"}
 
 
 def group_phrase(group) -> str:
@@ -409,6 +396,8 @@ def competing_sentence(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     """The Aalen–Johansen reading of an incidence, when it differs materially from the
     paper's 1 − Kaplan–Meier (which treats patients who relapsed or died first as if they
     could still have the event, and so overstates it); else ``""``."""
+    if missing_competitors(data, name):
+        return competitors_sentence(data, name)
     competing = endpoint_summary(data, name, group_col, groups, landmark_months,
                                  COMPETING_METHOD, alpha).iloc[0]
     gap = paper_whole["estimate"] - competing["estimate"]
@@ -447,6 +436,11 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
         One paragraph of MyST Markdown.
     """
     what, one, many, none = ENDPOINT_WORDS[name]
+    missing = missing_columns(data, name)
+    if missing:
+        return (f"The data lack {_missing_words(missing)}, so {what} cannot be computed "
+                "here.")
+    left_out = left_out_sentence(data, name)
     summary = endpoint_summary(data, name, group_col, groups, landmark_months, method, alpha)
     whole, by_group = summary.iloc[0], summary.iloc[1:]
     when = landmark_label(landmark_months)
@@ -456,8 +450,9 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     counted = rec.number(f"{name}.events", "whole", events, "events", str(events))
     if events == 0:
         level = "stays at 100%" if kind == "survival" else "stays at 0%"
-        return (f"Among the {n} patients, {none}, so {what} {level} throughout the "
-                "follow-up and the groups cannot be compared.")
+        return " ".join(t for t in (
+            f"Among the {n} patients, {none}, so {what} {level} throughout the "
+            "follow-up and the groups cannot be compared.", left_out) if t)
     noun = one if events == 1 else many
     measure = what if kind == "survival" else f"the cumulative incidence of {what}"
     text = (f"Among all {n} patients ({counted} {noun} over the whole follow-up), "
@@ -474,7 +469,7 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     competing = (competing_sentence(rec, data, name, group_col, groups, landmark_months, alpha,
                                     whole)
                  if competing_note and kind == "incidence" and method == PAPER_METHOD else "")
-    return " ".join(t for t in (text, direction, test, competing) if t)
+    return " ".join(t for t in (text, direction, test, competing, left_out) if t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,7 +611,17 @@ def _difference_label(variable: str, level: str) -> str:
 def followup_sentence(rec: Recorder, data: pd.DataFrame, observed, alpha: float) -> str:
     """Median follow-up both ways, each named: by reverse Kaplan–Meier (the usual definition)
     and as the median of every patient's observed time (Table 1's, deaths included)."""
-    reverse = reverse_km_median_followup(data["followup_days"], data["death"], alpha)
+    observed_text = (
+        f"{rec.number('followup.median', 'whole', observed['median'], 'months')} months "
+        f"(range {rec.number('followup.min', 'whole', observed['min'], 'months')}–"
+        f"{rec.number('followup.max', 'whole', observed['max'], 'months')})")
+    if "death" not in data:
+        return (f"The median of the observed times, which Table 1 gives as the paper does, "
+                f"was {observed_text}; the median follow-up by reverse Kaplan–Meier needs "
+                "`death`, which the data lack.")
+    known = data["death"].notna()
+    reverse = reverse_km_median_followup(data.loc[known, "followup_days"],
+                                         data.loc[known, "death"], alpha)
     median, lower, upper = (to_months(v) for v in (reverse.value, reverse.lower,
                                                      reverse.upper))
     shown = ("not reached" if np.isnan(median) else
@@ -625,12 +630,13 @@ def followup_sentence(rec: Recorder, data: pd.DataFrame, observed, alpha: float)
                 f" ({ci_label(alpha)} "
                 f"{rec.number('followup.reverse_km_lower', 'whole', lower, 'months')} to "
                 f"{rec.number('followup.reverse_km_upper', 'whole', upper, 'months')})")
+    unknown = int((~known).sum())
+    left_out = (f" (on the {count_text(int(known.sum()))} patients whose vital status is "
+                "known)" if unknown else "")
     return (f"Median follow-up, by the reverse Kaplan–Meier method (time to last contact, "
-            f"deaths counted as censored), was {shown}{interval}; the median of the observed "
-            f"times, deaths included, which Table 1 gives as the paper does, was "
-            f"{rec.number('followup.median', 'whole', observed['median'], 'months')} months "
-            f"(range {rec.number('followup.min', 'whole', observed['min'], 'months')}–"
-            f"{rec.number('followup.max', 'whole', observed['max'], 'months')}).")
+            f"deaths counted as censored), was {shown}{interval}{left_out}; the median of "
+            f"the observed times, deaths included, which Table 1 gives as the paper does, was "
+            f"{observed_text}.")
 
 
 def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: float,
@@ -647,13 +653,14 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
         sizes.append(f"{rec.number('patients', g, size, 'patients', str(size))} in "
                      f"{group_phrase(g)}")
     text = [f"The cohort has {n} patients: {join_words(sizes)}."]
-    age = _table1_whole(numbers, "age_years").query("level == ''").iloc[0]
+    ages = _table1_whole(numbers, "age_years").query("level == ''")
     follow = _table1_whole(numbers, "followup_months")
-    sentence = (f"Their median age at the transplant was "
-                f"{rec.number('age.median', 'whole', age['median'], 'years')} years (range "
-                f"{rec.number('age.min', 'whole', age['min'], 'years')}–"
-                f"{rec.number('age.max', 'whole', age['max'], 'years')})")
-    text.append(sentence + ".")
+    if not ages.empty:
+        age = ages.iloc[0]
+        text.append(f"Their median age at the transplant was "
+                    f"{rec.number('age.median', 'whole', age['median'], 'years')} years "
+                    f"(range {rec.number('age.min', 'whole', age['min'], 'years')}–"
+                    f"{rec.number('age.max', 'whole', age['max'], 'years')}).")
     if not follow.empty:
         text.append(followup_sentence(rec, data, follow.iloc[0], alpha))
     status = _table1_whole(numbers, "disease_status")
@@ -722,11 +729,11 @@ def grfs_section(data: pd.DataFrame, group_col: str, groups: list, landmark_mont
     rec = Recorder("grfs")
     text = ("GRFS counts as an event whichever comes first of relapse, death, grade III–IV "
             "acute GVHD and severe chronic GVHD. ")
-    lacking = [c for c in ENDPOINTS["grfs"].requires if c not in data]
+    lacking = missing_columns(data, "grfs")
     named = [c for c in lacking if not (c.endswith("_days") and c[:-5] in lacking)]
     if lacking:
         text += (f"The data lack {_missing_words(named)}, so GRFS cannot be computed: "
-                 "without its GVHD events it would only repeat progression-free survival.")
+                 "without all of its events it would be another endpoint under its name.")
         return Section("grfs", SECTIONS[2][1], link, text + _see_also(link),
                        pd.DataFrame(rec.rows, columns=RECORD_COLUMNS))
     text += endpoint_paragraph(rec, data, "grfs", group_col, groups, landmark_months, alpha)
@@ -742,6 +749,9 @@ def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_month
             "censored, and compared with the log-rank test. ")
     text += endpoint_paragraph(rec, data, "nrm", group_col, groups, landmark_months, alpha,
                                competing_note=False)  # said below, whatever the gap
+    if missing_columns(data, "nrm"):
+        return Section("nrm", SECTIONS[3][1], link, text + _see_also(link),
+                       pd.DataFrame(rec.rows, columns=RECORD_COLUMNS))
     competing = endpoint_summary(data, "nrm", group_col, groups, landmark_months,
                                  COMPETING_METHOD, alpha)
     whole, first = competing.iloc[0], competing.iloc[1]

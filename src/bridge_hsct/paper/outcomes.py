@@ -11,9 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS, as_censored, derive
+from ..cohort.endpoints import (
+    ENDPOINTS,
+    as_censored,
+    derive,
+    known_status,
+    missing_competitors,
+    unknown_status,
+)
+from ..render.disclosure import count_text
+from ..render.escaping import markdown_code
 from ..render.figures import km_panel
-from ..render.formatting import ci_label, format_p, format_percent
+from ..render.formatting import ci_label, format_p, format_percent, in_sentence
 from ..stats.competing import cumulative_incidence, gray_test, one_minus_km_incidence
 from ..stats.survival import (
     Estimate,
@@ -75,6 +84,9 @@ def endpoint_summary(data: pd.DataFrame, name: str, group_col: str, groups: list
                      alpha: float = 0.05, by: str | None = None) -> pd.DataFrame:
     """Whole-cohort and per-group estimates of endpoint `name` at the landmark.
 
+    Without the endpoint's competing events in the data, Aalen–Johansen rows are not
+    estimable (the test is "not computable"): they would only repeat 1 − Kaplan–Meier.
+
     Parameters
     ----------
     data : validated cohort.
@@ -90,26 +102,38 @@ def endpoint_summary(data: pd.DataFrame, name: str, group_col: str, groups: list
     Returns
     -------
     pandas.DataFrame
-        One row for the whole cohort and one per group: endpoint, group, n, events,
+        One row for the whole cohort and one per group: endpoint, group, n (patients whose
+        status is known), unknown (those left out because it is not: see
+        :func:`bridge_hsct.cohort.endpoints.unknown_status`), events,
         landmark_months and alpha (what the row was computed at: every label printed from
         it takes its landmark and confidence level from these), estimate, lower, upper
         (proportions), median_months with its CI (survival only), and the test, chi2, df
         and p_value (on the group rows).
     """
-    endpoint = derive(data, name)
     kind = ENDPOINTS[name].kind
     column = by or group_col
+    unknown = ~known_status(data, name)
+    unknown_by_group = data.loc[unknown, column].value_counts()
+    data = data[~unknown]
+    endpoint = derive(data, name)
     landmark = months_to_days(landmark_months)
     rows = []
-    comparison = compare_groups(endpoint, data[column], method)
+    # without its competing events, an Aalen–Johansen estimate would be a 1 − KM in disguise
+    lacking = method == COMPETING_METHOD and missing_competitors(data, name)
+    comparison = (Comparison("not computable", np.nan, 0, np.nan,
+                             "competing events not recorded") if lacking
+                  else compare_groups(endpoint, data[column], method))
     for label, part in [("whole", endpoint)] + [(g, endpoint[data[column] == g])
                                                  for g in groups]:
-        est = landmark_estimate(part, landmark, kind, method, alpha)
+        est = (Estimate.missing() if lacking
+               else landmark_estimate(part, landmark, kind, method, alpha))
+
         median = (km_median(part["time"], part["cause"] == 1, alpha) if kind == "survival"
                   and len(part) else Estimate.missing())
         rows.append({
             "endpoint": name, "method": "kaplan-meier" if kind == "survival" else method,
             "by": column, "group": label, "n": len(part),
+            "unknown": int(unknown.sum() if label == "whole" else unknown_by_group.get(label, 0)),
             "events": int((part["cause"] == 1).sum()),
             "landmark_months": landmark_months, "alpha": alpha, "estimate": est.value,
             "lower": est.lower, "upper": est.upper,
@@ -157,6 +181,7 @@ def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylab
     name, column, method = first["endpoint"], first["by"], first["method"]
     alpha = float(first["alpha"])
     kind = ENDPOINTS[name].kind
+    data = data[known_status(data, name)]
     endpoint = derive(data, name)
     landmark = first["landmark_months"]
     when = f"At {landmark_label(landmark)}"
@@ -194,3 +219,35 @@ def summary_display(summaries: list[pd.DataFrame]) -> pd.DataFrame:
                 "Test": r["test"],
             })
     return pd.DataFrame(rows)
+
+
+def left_out_sentence(data: pd.DataFrame, name: str, what: str = "") -> str:
+    """One sentence saying how many patients endpoint `name` leaves out of `what` and why
+    (which of its events is blank), or "" when none is.
+
+    Counts pass the disclosure (:func:`bridge_hsct.render.disclosure.count_text`).
+    """
+    unknown = unknown_status(data, name)
+    left_out = int(unknown.any(axis=1).sum())
+    if not left_out:
+        return ""
+    reasons = ", ".join(f"{markdown_code(column)} for {count_text(int(blank.sum()))}"
+                        for column, blank in unknown.items() if blank.any())
+    patients = "patient" if left_out == 1 else "patients"
+    what = what or in_sentence(ENDPOINTS[name].label)
+    return (f"{count_text(left_out)} {patients} with an unknown status are left out of "
+            f"{what} (blank, or an event without its day: {reasons}); a blank is never "
+            "counted as no event.")
+
+
+def competitors_sentence(data: pd.DataFrame, name: str) -> str:
+    """One sentence saying which competing events of endpoint `name` the data do not
+    record and what that means for its estimates, or "" when they are all recorded."""
+    lacking = missing_competitors(data, name)
+    if not lacking:
+        return ""
+    columns = " and ".join(markdown_code(c) for c in lacking)
+    what = in_sentence(ENDPOINTS[name].label)
+    return (f"The data have no {columns}: patients are followed for {what} until last "
+            "contact whatever else happened, so only the 1 − Kaplan–Meier estimate is "
+            "given; the competing-risk (Aalen–Johansen) estimate needs those events.")

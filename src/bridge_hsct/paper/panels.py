@@ -27,19 +27,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS
+from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_code, markdown_text, one_line
 from ..render.figures import save_figure
-from ..render.formatting import ci_label, confidence_percent, format_p, result_alpha
+from ..render.formatting import (
+    ci_label,
+    confidence_percent,
+    format_p,
+    in_sentence,
+    result_alpha,
+)
 from ..render.tables import Table
 from .outcomes import (
     COMPETING_METHOD,
     PAPER_METHOD,
+    competitors_sentence,
     endpoint_summary,
     estimate_text,
     landmark_label,
+    left_out_sentence,
     summary_panel,
 )
 
@@ -48,12 +56,6 @@ GROUPS = "<groups>"
 #: ``PanelSpec.by`` value for patient age at transplant split at :data:`AGE_THRESHOLD_YEARS`.
 AGE_GROUP = "age_group"
 AGE_THRESHOLD_YEARS = 40
-
-
-def in_sentence(label: str) -> str:
-    """A label as it reads inside a sentence: ``Overall survival`` → ``overall survival``,
-    while acronyms stay (``GVHD-free ...``, ``HCT-CI``)."""
-    return label[0].lower() + label[1:] if label and not label[:2].isupper() else label
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +220,7 @@ class Panel:
     summaries: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
     skipped: str | None = None
+    notes: list = field(default_factory=list)
 
     @property
     def drawn(self) -> bool:
@@ -263,7 +266,8 @@ class Panel:
                    else f"by {markdown_text(self.by_label)}")
             return (f"({self.spec.anchor})=\n:::{{note}} {self.spec.label} is not drawn\n"
                     f"{endpoint} {who} needs that information, but {self.skipped}.\n:::\n")
-        return self.words.markdown(self)
+        notes = "".join(f":::{{note}}\n{note}\n:::\n" for note in self.notes)
+        return self.words.markdown(self) + notes
 
     def shown_rows(self, method: str | None = None) -> pd.DataFrame:
         """The rows of a summary the panel shows: the whole cohort for a whole-cohort
@@ -275,15 +279,6 @@ class Panel:
 def _column_label(column: str) -> str:
     var = BY_NAME.get(column)
     return in_sentence(var.label) if var is not None else column
-
-
-def _missing_columns(data: pd.DataFrame, endpoint: str) -> list[str]:
-    """Columns the endpoint needs that the data lack (or hold no value in): its required
-    columns and, for an event column, the day of the event the schema pairs with it."""
-    needed = []
-    for name in ENDPOINTS[endpoint].requires:
-        needed += [name] + ([f"{name}_days"] if f"{name}_days" in BY_NAME else [])
-    return [c for c in dict.fromkeys(needed) if c not in data or not data[c].notna().any()]
 
 
 @dataclass(frozen=True)
@@ -329,9 +324,14 @@ class PanelEngine:
     def panel(self, spec: PanelSpec) -> Panel:
         """Compute, draw and save one panel (or record why it cannot be drawn)."""
         panel = Panel(spec, self.by_label(spec))
-        missing = _missing_columns(self.data, spec.endpoint)
+        missing = missing_columns(self.data, spec.endpoint)
         if missing:
             panel.skipped = f"the data have no column `{missing[0]}`"
+            return panel
+        lacking = missing_competitors(self.data, spec.endpoint)
+        if lacking and spec.method == COMPETING_METHOD:
+            panel.skipped = (f"the data do not record its competing events (no column "
+                             f"`{lacking[0]}`)")
             return panel
         if spec.by is None or spec.by == GROUPS:
             table, column, levels = self.data, None, list(self.groups)
@@ -345,6 +345,8 @@ class PanelEngine:
                 panel.skipped = reason
                 return panel
             table, column = self.data.assign(**{spec.by: labelled}), spec.by
+        panel.notes = [n for n in (left_out_sentence(table, spec.endpoint, "this panel"),
+                                   competitors_sentence(table, spec.endpoint)) if n]
         landmark = (self.landmark_months if spec.landmark_months is None
                     else spec.landmark_months)
         panel.summaries = {method: endpoint_summary(table, spec.endpoint, self.group_col,
@@ -480,11 +482,6 @@ INCIDENCE_METHODS = {
 }
 
 
-def lower_first(label: str) -> str:
-    """``"Grade II–IV acute GVHD"`` → ``"grade II–IV acute GVHD"`` (acronyms kept)."""
-    return label[:1].lower() + label[1:] if label[1:2].islower() else label
-
-
 @dataclass(frozen=True)
 class IncidenceWords(OutcomeWords):
     """The words of Figure 4 and Supplementary Figure 5: both methods in every caption,
@@ -503,7 +500,7 @@ class IncidenceWords(OutcomeWords):
                 f"{panel.subject}")
 
     def _numbers(self, panel: Panel) -> tuple[str, str]:
-        label = lower_first(ENDPOINTS[panel.spec.endpoint].label)
+        label = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
         drawn_method, other = panel.spec.methods
         when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
         short, _, test_name = INCIDENCE_METHODS[drawn_method]
@@ -529,7 +526,7 @@ class IncidenceWords(OutcomeWords):
 
     def caption(self, panel: Panel) -> str:
         """Both methods' estimates at the panel's landmark, and both tests."""
-        label = lower_first(ENDPOINTS[panel.spec.endpoint].label)
+        label = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
         when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
         _, long, _ = INCIDENCE_METHODS[panel.spec.method]
         ci = ci_label(result_alpha(panel.summary))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import derive
+from ..cohort.endpoints import derive, known_status
 from .outcomes import COMPETING_METHOD, estimate_text, landmark_label
 from .panels import (
     GROUPS,
@@ -73,7 +73,8 @@ def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> s
         return ""
     landmark_months = float(paper.summary.iloc[0]["landmark_months"])
     when = landmark_label(landmark_months)
-    nrm = derive(data, paper.spec.endpoint)
+    name = paper.spec.endpoint
+    nrm = derive(data[known_status(data, name)], name)
     relapses = int((nrm["cause"] == 2).sum())
     deaths = int((nrm["cause"] == 1).sum())
     one_minus_km = paper.summary.iloc[0]["estimate"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 def format_number(x: float, digits: int = 4) -> str:
@@ -58,3 +59,20 @@ def result_alpha(frame) -> float:
     if len(levels) != 1:
         raise ValueError(f"a result frame needs exactly one alpha, found {sorted(levels)}")
     return levels.pop()
+
+
+#: Words that keep their capital inside a sentence although they look like ordinary words.
+KEEP_CASE = {"Ikaros"}
+
+
+def in_sentence(label: str) -> str:
+    """A label as it reads inside a sentence: ``Graft source`` → ``graft source``,
+    ``Overall survival`` → ``overall survival``; acronyms and gene names keep their case
+    (``HCT-CI``, ``GVHD-free ...``, ``Ph-positive``, ``ABO compatibility``,
+    ``Ikaros isoform 6``)."""
+    prefix = re.match(r"[^A-Za-z]*", label).group(0)  # "≥ " of "≥ Third relapse"
+    rest = label[len(prefix):]
+    stem = rest.split(" ")[0].split("-")[0]
+    if len(stem) > 2 and stem[1:].islower() and stem.isalpha() and stem not in KEEP_CASE:
+        return prefix + rest[:1].lower() + rest[1:]
+    return label
