@@ -137,7 +137,7 @@ def test_iptw_csvs_equal_the_package_computation(built_site, chapter):
                                   as_written(balance_table(chapter.data, weighting)),
                                   check_dtype=False, rtol=1e-9)
     page = page_text(built_site / "iptw.html")
-    assert "What a cohort this small can and cannot support" in page
+    assert "What this cohort can and cannot support" in page
     assert f"This cohort has {len(chapter.data)} patients" in page
     trimming = weighting.trimming
     assert f"{trimming.n_trimmed} weight" in page

@@ -110,10 +110,11 @@ def test_a_table_is_its_rows():
     ), identity=("row", "level"))
     table = group_table(data, "arm", GROUP_ORDER, spec)
     assert list(table.display["Characteristic"]) == [
-        "Follow-up, days", "Section", "Graft, n (%)", "Sex, n (%)", "Male", "Female"]
-    assert list(table.display["indent"]) == [0, 0, 1, 0, 1, 1]
+        "Follow-up, days", "Section", "Graft, n (%)", "Unknown", "Sex, n (%)", "Male",
+        "Female"]
+    assert list(table.display["indent"]) == [0, 0, 1, 2, 0, 1, 1]
     assert table.omitted == ["absent_column"]
-    assert table.notes == ["Not in the data, so left out: absent_column."]
+    assert "Not in the data, so left out: absent_column." in table.notes
     graft = table.numbers[table.numbers["row"] == "graft"].set_index("group")
     assert graft.loc["Alpha", ["count", "n"]].tolist() == [2, 3]
     assert graft.loc["Beta", ["count", "n"]].tolist() == [2, 2]  # one unknown

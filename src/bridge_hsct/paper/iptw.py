@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib
@@ -60,7 +60,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from IPython.display import Markdown  # noqa: E402
 
-from ..cohort.endpoints import ENDPOINTS, as_censored, derive  # noqa: E402
+from ..cohort.endpoints import (  # noqa: E402
+    ENDPOINTS,
+    as_censored,
+    derive,
+    known_status,
+    missing_columns,
+)
 from ..cohort.schema import BY_NAME  # noqa: E402
 from ..render.disclosure import (  # noqa: E402
     NO_SUPPRESSION,
@@ -394,7 +400,7 @@ class OutcomeResult:
 
 
 def _missing_column(data: pd.DataFrame, endpoint: str) -> str | None:
-    missing = [c for c in ENDPOINTS[endpoint].requires if c not in data]
+    missing = missing_columns(data, endpoint)
     return f"the data have no column {markdown_code(missing[0])}" if missing else None
 
 
@@ -993,6 +999,7 @@ class IptwReport:
     all_terms: int = 0
     figures: dict = field(default_factory=dict)
     csv: dict = field(default_factory=dict)
+    unknown: str = ""
 
     @property
     def reference(self):
@@ -1012,8 +1019,9 @@ class IptwReport:
         analysis was not run."""
         if self.skipped:
             return Markdown(f":::{{note}} IPTW analysis not run\n{self.skipped}.\n:::\n")
-        return Markdown(self._left_out_sentence() + weighting_text(self.weighting,
-                                                                   self.balance))
+        unknown = f"{self.unknown}\n\n" if self.unknown else ""
+        return Markdown(unknown + self._left_out_sentence()
+                        + weighting_text(self.weighting, self.balance))
 
     @_unless_skipped
     def propensity_table(self):
@@ -1272,9 +1280,14 @@ def iptw_report(chapter, confounders=DEFAULT_CONFOUNDERS, penalty: float = DEFAU
         two groups of at least :data:`MIN_GROUP_SIZE` patients, a reference group below that
         size, or weights that cannot be formed.
     """
+    chapter, unknown = _with_known_status(chapter)
     groups, left_out, skipped = _groups_to_analyse(chapter)
+    if all(missing_columns(chapter.data, name) for name in IPTW_ENDPOINTS):
+        skipped = skipped or ("the data have none of the outcomes it weighs ("
+                              + ", ".join(in_sentence(ENDPOINTS[n].label)
+                                          for n in IPTW_ENDPOINTS) + ")")
     report = IptwReport(groups, chapter.landmark_months, chapter.alpha, chapter.group_label,
-                        chapter.disclosure, skipped, left_out)
+                        chapter.disclosure, skipped, left_out, unknown=unknown)
     if skipped:
         return report
     report.weighting, report.skipped = _weigh(chapter, groups, confounders, penalty,
@@ -1284,6 +1297,23 @@ def iptw_report(chapter, confounders=DEFAULT_CONFOUNDERS, penalty: float = DEFAU
     with chapter.disclosure.applied():
         _compute_and_save(report, chapter, confounders)
     return report
+
+
+def _with_known_status(chapter):
+    """The chapter restricted to the patients whose status is known for every endpoint the
+    analysis weighs (one population for the weights and every outcome), and a sentence on
+    those left out ("" when none is)."""
+    names = [n for n in IPTW_ENDPOINTS if not missing_columns(chapter.data, n)]
+    unknown = pd.Series(False, index=chapter.data.index)
+    for name in names:
+        unknown |= ~known_status(chapter.data, name)
+    if not unknown.any():
+        return chapter, ""
+    k = int(unknown.sum())
+    sentence = (f"{count_text(k)} patient{'s' if k != 1 else ''} with a blank status for one "
+                "of the endpoints below (unknown, not \"no event\") are left out of the whole "
+                "analysis, so that the weights and every outcome concern the same patients.")
+    return replace(chapter, data=chapter.data[~unknown]), sentence
 
 
 def _compute_and_save(report: IptwReport, chapter, confounders) -> None:

@@ -293,6 +293,8 @@ class PanelEngine:
     alpha : one minus the confidence level of every estimate and band.
     output_dir : where each drawn panel is saved as ``<stem>.png`` and ``<stem>.svg``;
         None computes the estimates only.
+    group_label : how the text names the compared groups (the chapter's noun); by default
+        the group column's label.
     """
 
     data: pd.DataFrame
@@ -301,6 +303,7 @@ class PanelEngine:
     landmark_months: float
     alpha: float = 0.05
     output_dir: str | Path | None = None
+    group_label: str = ""
 
     @classmethod
     def for_chapter(cls, chapter, landmark_months: float | None = None,
@@ -311,7 +314,7 @@ class PanelEngine:
         return cls(chapter.data, chapter.group_col, chapter.groups,
                    chapter.landmark_months if landmark_months is None else landmark_months,
                    chapter.alpha if alpha is None else alpha,
-                   chapter.output_dir if save else None)
+                   chapter.output_dir if save else None, chapter.group_label)
 
     def by_label(self, spec: PanelSpec) -> str:
         """How the text names the split of `spec` on these data."""
@@ -319,6 +322,8 @@ class PanelEngine:
             return "all patients"
         if spec.by_label:
             return spec.by_label
+        if spec.by == GROUPS and self.group_label:
+            return self.group_label
         return _column_label(self.group_col if spec.by == GROUPS else spec.by)
 
     def panel(self, spec: PanelSpec) -> Panel:

@@ -72,7 +72,7 @@ def in_sentence(label: str) -> str:
     ``Ikaros isoform 6``)."""
     prefix = re.match(r"[^A-Za-z]*", label).group(0)  # "≥ " of "≥ Third relapse"
     rest = label[len(prefix):]
-    stem = rest.split(" ")[0].split("-")[0]
+    stem = re.match(r"[A-Za-z]*", rest).group(0)  # "Relapse" of "Relapse, day"
     if len(stem) > 2 and stem[1:].islower() and stem.isalpha() and stem not in KEEP_CASE:
         return prefix + rest[:1].lower() + rest[1:]
     return label
