@@ -22,7 +22,7 @@ PARAMETERS = $(COHORT_PARAMETERS) $(if $(ALPHA),--alpha $(ALPHA)) \
 	$(if $(MIN_CELL),--min-cell-count $(MIN_CELL)) \
 	$(if $(GROUP_LABEL),--group-label "$(GROUP_LABEL)") $(if $(TITLE),--title "$(TITLE)")
 
-.PHONY: install book validate template dictionary cohort test lint lock clean bench
+.PHONY: install book pdf validate template dictionary cohort test lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ install: $(BIN)/.installed
 
 book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref,other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k, GROUP_LABEL=noun, TITLE=...)
 	$(BIN)/python -m bridge_hsct build --out "$(OUT)" $(PARAMETERS)
+
+pdf: install  ## the website and the whole book as one PDF, OUT/supplement.pdf (same parameters as book)
+	$(BIN)/python -m bridge_hsct build --pdf --out "$(OUT)" $(PARAMETERS)
 
 validate: install  ## list every problem of DATA (with GROUP_COL, GROUP_ORDER, CUTOFF, LANDMARK)
 	$(BIN)/python -m bridge_hsct validate $(COHORT_PARAMETERS)

@@ -169,3 +169,16 @@ def test_a_page_asking_for_a_file_off_the_machine_is_refused(built_site, tmp_pat
     with pytest.raises(PdfError, match="example.org"):
         write_pdf(site, tmp_path / "supplement.pdf")
     assert not (tmp_path / "supplement.pdf").exists()
+
+
+def test_a_build_asked_for_the_pdf_links_it_from_the_provenance_page(tmp_path):
+    """``build --pdf`` prints the PDF beside the pages it links it from; a build without
+    it links nothing (no dead link)."""
+    from bridge_hsct.book.build import Parameters, build
+
+    with_pdf = build(tmp_path / "with", Parameters(), log=lambda *a, **k: None, pdf=True)
+    assert 'href="supplement.pdf"' in (with_pdf / "provenance.html").read_text()
+    assert len(PdfReader(with_pdf / "supplement.pdf").pages) > 20
+    without = build(tmp_path / "without", Parameters(), log=lambda *a, **k: None)
+    assert "supplement.pdf" not in (without / "provenance.html").read_text()
+    assert not (without / "supplement.pdf").exists()

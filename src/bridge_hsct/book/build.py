@@ -68,6 +68,7 @@ from ..render.escaping import markdown_code, markdown_text
 from .chapter import group_noun, use_validated_cohorts, validated_cohorts
 from .metadata import load_metadata
 from .parameters import Parameters
+from .pdf import PdfError, write_pdf
 from .provenance import provenance_markdown
 
 DEFAULT_CACHE = BUILD / "notebook-cache"
@@ -771,8 +772,9 @@ def _built_key(out: Path) -> str | None:
 
 def build(out: str | Path, params: Parameters, log=print,
           cache: str | Path | None = DEFAULT_CACHE,
-          cohorts: ValidatedCohorts | None = None) -> Path:
-    """Build the whole book from ``params.data_path`` into the folder `out`.
+          cohorts: ValidatedCohorts | None = None, pdf: bool = False) -> Path:
+    """Build the whole book from ``params.data_path`` into the folder `out` (with `pdf`,
+    also the whole book as one PDF, ``supplement.pdf``, linked from the provenance page).
 
     Chapters run in parallel, and an executed chapter is reused from `cache` (None: no
     cache) while its notebook, the data's content, the parameters, the package and the
@@ -793,7 +795,7 @@ def build(out: str | Path, params: Parameters, log=print,
     with _signals_end_the_build(), _lock(out), _private_folder(log) as private:
         _sweep_beside(out, log)
         if not _build_locked(out, params, log, cache, private,
-                             cohorts or ValidatedCohorts()):
+                             cohorts or ValidatedCohorts(), pdf):
             return out
     log(f"site written to {out} in {time.perf_counter() - started:.1f} s")
     return out
@@ -822,7 +824,7 @@ def _staging_folder(out: Path) -> Path:
 
 
 def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
-                  private: Path, cohorts: ValidatedCohorts) -> bool:
+                  private: Path, cohorts: ValidatedCohorts, pdf: bool = False) -> bool:
     """The build proper, holding the lock of `out`, with a private folder for the data;
     False if the site was up to date."""
     started = time.perf_counter()
@@ -843,13 +845,13 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
         names = book_chapters(reference)
         data_sha, depends = sha256(params.data_path), _dependencies(public)
         keys = {n: notebook_key(n, params, data_sha, depends) for n in names}
-        site_key = _site_key(keys, src)
+        site_key = _site_key(keys, src) + ("+pdf" if pdf else "")
         if _built_key(out) == site_key:
             log(f"nothing changed: {out} is up to date")
             return False
         (src / "provenance.md").write_text(provenance_markdown(
             source, sha256(source), {**params.for_notebook("*"), "title": params.title},
-            reference), encoding="utf-8")
+            reference, pdf), encoding="utf-8")
         t0 = time.perf_counter()
         score = _execute_all(names, src, params, cache, keys, log, cohorts, public,
                              with_score=reference)
@@ -862,6 +864,14 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
         t0 = time.perf_counter()
         site, render_peak = _render(src, staging)
         stages["render"] = {"seconds": time.perf_counter() - t0, "peak_gb": render_peak}
+        if pdf:
+            log("printing the book as one PDF ...")
+            t0 = time.perf_counter()
+            try:
+                write_pdf(site, site / "supplement.pdf")
+            except PdfError as exc:
+                raise BuildError(f"the PDF could not be printed: {exc}") from None
+            stages["pdf"] = {"seconds": time.perf_counter() - t0}
         _write_build_record(site, site_key, data_sha, params, stages)
         _pause("publish")
         try:

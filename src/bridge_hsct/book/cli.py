@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 
     b = commands.add_parser("build", help="build the book's website from a cohort file")
     b.add_argument("--out", default="_build/html", help="folder of the website")
+    b.add_argument("--pdf", action="store_true",
+                   help="also print the whole book as one PDF (OUT/supplement.pdf), with "
+                        "Debian's Chromium")
     _add_parameters(b)
 
     v = commands.add_parser("validate", help="check a cohort file and list every problem")
@@ -141,7 +144,7 @@ def _build(args: argparse.Namespace) -> None:
     params = parameters_of(args)
     cohorts = ValidatedCohorts()  # the build takes the cohort validated here
     _checked_cohort(params, cohorts)
-    build(args.out, params, cohorts=cohorts)
+    build(args.out, params, cohorts=cohorts, pdf=args.pdf)
 
 
 def _validate(args: argparse.Namespace) -> None:

@@ -60,9 +60,16 @@ def citation_text(meta: Metadata) -> tuple[str, str]:
     return supplement, paper_text
 
 
+#: The link to the book's PDF (raw HTML: Sphinx would try to resolve a Markdown link to a
+#: file it does not build).
+PDF_LINK = ('<p class="book-pdf"><a href="supplement.pdf">The whole book as one PDF</a>, '
+            "printed from these pages.</p>")
+
+
 def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
-                        synthetic: bool) -> str:
-    """The provenance page (MyST markdown) of one build."""
+                        synthetic: bool, pdf: bool = False) -> str:
+    """The provenance page (MyST markdown) of one build; with `pdf`, a link to the whole
+    book as one PDF, which the build prints beside the pages."""
     meta = load_metadata()
     supplement, paper = citation_text(meta)
     rows = [
@@ -87,7 +94,9 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
         "This page records how this copy of the book was made, so that it can be traced and "
         "rebuilt. The full list of pinned package versions is `requirements.lock` at the "
         "source revision below; `make book` installs exactly those.", "",
-        table, "", "## Package versions", "", versions, "",
+        table, "",
+        *([PDF_LINK, ""] if pdf else []),
+        "## Package versions", "", versions, "",
         "## How to cite", "",
         *_how_to_cite(supplement, paper, synthetic), "",
         "```{admonition} Cite this\n:class: tip\n"
