@@ -17,7 +17,7 @@ from lifelines import AalenJohansenFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
 from bridge_hsct.book.build import Parameters, build
-from bridge_hsct.cohort.simulate import simulate_cohort
+from bridge_hsct.cohort.simulate import ARMS, Arm, simulate_cohort
 
 DAYS_PER_MONTH = 365.25 / 12
 NEVER = np.inf
@@ -107,22 +107,79 @@ def recompute(data: pd.DataFrame, row) -> float:
 
 UNKNOWN = {"relapse": 0.04, "death": 0.03, "agvhd_2_4": 0.05, "cgvhd": 0.05,
            "neutrophil_engraftment": 0.03}
-COHORTS = {"whole days": dict(n_patients=900, seed=5, unknown_events=UNKNOWN),
-           "distinct times": dict(n_patients=600, seed=8, whole_days=False,
-                                  unknown_events=UNKNOWN)}
+EVENTS = ["relapse", "agvhd_2_4", "agvhd_3_4", "cgvhd", "neutrophil_engraftment",
+          "platelet_engraftment"]
+FOUR_ARMS = (*ARMS, Arm("Chemotherapy", 0.15, relapse_hazard_ratio=1.6,
+                        death_hazard_ratio=1.5))
+
+
+def heavily_censored(data: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """`data` with a `share` of patients lost to follow-up early: their follow-up is cut at
+    a random fraction of it, and what happened after the cut is not known to have happened."""
+    rng = np.random.default_rng(seed)
+    out = data.copy()
+    cut = np.where(rng.random(len(out)) < share,
+                   np.floor(out["followup_days"] * rng.uniform(0.1, 0.9, len(out))),
+                   out["followup_days"])
+    cut_short = cut < out["followup_days"]
+    for event in EVENTS:
+        after = out[f"{event}_days"] > cut
+        out.loc[after, event], out.loc[after, f"{event}_days"] = 0, np.nan
+    out.loc[out["cgvhd"] == 0, "cgvhd_severe"] = 0
+    out.loc[cut_short, "death"] = 0
+    out["followup_days"] = cut
+    return out
+
+
+def four_arms_with_a_quiet_pair(seed: int) -> pd.DataFrame:
+    """Four arms, heavy censoring, and a group of two patients who had no event at all."""
+    data = heavily_censored(simulate_cohort(700, seed, arms=FOUR_ARMS), 0.4, seed)
+    quiet = data.index[(data["death"] == 0) & (data["relapse"] == 0)
+                       & (data["agvhd_2_4"] == 0) & (data["cgvhd"] == 0)][:2]
+    data.loc[quiet, "arm"] = "Quiet pair"
+    return data
+
+
+def in_calendar_dates(data: pd.DataFrame) -> pd.DataFrame:
+    """The file a centre recording dates would send: last contact, death and event dates
+    from `hsct_date`, no day counts (a blank date: the event did not happen)."""
+    day0 = pd.to_datetime(data["hsct_date"])
+
+    def date(days):
+        return (day0 + pd.to_timedelta(days, unit="D")).dt.strftime("%Y-%m-%d")
+
+    out = data.drop(columns=["followup_days", "death", *EVENTS,
+                             *(f"{e}_days" for e in EVENTS)])
+    out["last_contact_date"] = date(data["followup_days"])
+    out["death_date"] = date(data["followup_days"]).where(data["death"] == 1)
+    for event in EVENTS:
+        out[f"{event}_date"] = date(data[f"{event}_days"]).where(data[event] == 1)
+    return out
+
+
+#: name -> (the cohort in days, whether the file given to the book holds calendar dates)
+COHORTS = {
+    "whole days": (lambda: simulate_cohort(900, 5, unknown_events=UNKNOWN), False),
+    "distinct times": (lambda: simulate_cohort(600, 8, whole_days=False,
+                                               unknown_events=UNKNOWN), False),
+    "four arms in dates": (lambda: four_arms_with_a_quiet_pair(11), True),
+}
 
 
 @pytest.fixture(scope="module", params=list(COHORTS))
 def built(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("differential")
-    data = simulate_cohort(**COHORTS[request.param])
+    make, dates = COHORTS[request.param]
+    days = make()
+    days.to_csv(folder / "in days.csv", index=False)
     path = folder / "simulated.csv"
-    data.to_csv(path, index=False)
+    (in_calendar_dates(days) if dates else days).to_csv(path, index=False)
     out = folder / "site"
     build(out, Parameters(data_path=str(path), landmark_months=18.0),
           log=lambda *a, **k: None, cache=None)
     estimates = [pd.read_csv(p) for p in sorted((out / "_downloads").rglob("*_estimates.csv"))]
-    return request.param, pd.read_csv(path), pd.concat(estimates, ignore_index=True), out
+    return (request.param, pd.read_csv(folder / "in days.csv"),
+            pd.concat(estimates, ignore_index=True), out)
 
 
 def test_no_page_shows_a_python_repr(built):
@@ -147,7 +204,7 @@ def test_every_published_estimate_is_recomputed_independently(built):
     rows = rows_to_check(estimates, distinct=name == "distinct times")
     endpoints = set(rows["endpoint"])
     assert {"os", "pfs", "grfs", "nrm", "agvhd_2_4", "cgvhd"} <= endpoints
-    assert set(data["arm"]) <= set(rows["group"])  # all three arms
+    assert set(data["arm"]) <= set(rows["group"])  # every arm
     for _, row in rows.iterrows():
         expected = recompute(data, row)
         assert row["estimate"] == pytest.approx(expected, rel=1e-9, abs=1e-12), \
@@ -157,9 +214,9 @@ def test_every_published_estimate_is_recomputed_independently(built):
 def test_patients_of_unknown_status_are_counted_and_left_out(built):
     """Each row's n is the patients of its group whose status is known, and the number
     left out is given beside it: a blank is never counted as "no event"."""
-    _, data, estimates, _ = built
+    name, data, estimates, _ = built
     rows = estimates[estimates["by"] == "arm"]
-    assert (rows["unknown"] > 0).any()
+    assert (rows["unknown"] > 0).any() == ("dates" not in name)
     for _, row in rows.iterrows():
         mine = np.ones(len(data), bool) if row["group"] == "whole" else (
             data["arm"] == row["group"]).to_numpy()
