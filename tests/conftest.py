@@ -108,11 +108,16 @@ def site_files(site):
 
 
 def path_text(path) -> str:
-    """A published file's text; for a workbook, the XML of its sheets and strings."""
-    import zipfile
-
+    """A published file's text; for a workbook, every cell's value, one line per row (its
+    XML would show cell references such as ``P10``, which are no one's data)."""
     if path.suffix == ".xlsx":
-        with zipfile.ZipFile(path) as book:
-            return "\n".join(book.read(n).decode("utf-8") for n in book.namelist()
-                             if n.endswith(".xml"))
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:
+            return "\n".join("\t".join("" if v is None else str(v) for v in row)
+                             for sheet in book.worksheets
+                             for row in sheet.iter_rows(values_only=True))
+        finally:
+            book.close()
     return path.read_text(encoding="utf-8", errors="replace")
