@@ -156,9 +156,11 @@ def test_three_group_cohort_gets_one_row_per_group(published, data):
 def test_forest_plot_is_saved_and_figure_markdown_names_it(tmp_path, published, data, groups):
     cohort = lit.cohort_estimates(data, "arm", groups, published)
     rows = lit.forest_rows(lit.comparison_table(published, cohort))
+    before = dict(plt.rcParams)
     files = lit.save_forest(rows, groups, tmp_path)
     assert files["png"].stat().st_size > 10_000 and files["svg"].is_file()
     assert not plt.get_fignums()  # closed after saving
+    assert dict(plt.rcParams) == before, "the book's style is not left in force"
     text = lit.forest_markdown(files, rows, published)
     assert text.startswith(f"```{{figure}} {files['png'].as_posix()}\n:name: literature-forest")
     assert ":alt: " in text and "{download}`SVG" in text

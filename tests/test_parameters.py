@@ -167,11 +167,13 @@ def test_a_notebook_run_alone_refuses_a_bad_parameter(tmp_path):
 
 
 def test_the_chapter_carries_every_setting(tmp_path):
-    # what the chapter puts in force for its notebook ends with these blocks
-    with NO_SUPPRESSION.applied(), plt.rc_context():
+    # what the chapter puts in force for its notebook ends with this block
+    with NO_SUPPRESSION.applied():
+        before = dict(plt.rcParams)
         chapter = open_chapter(str(DEFAULT_DATA), "arm", ["CAR-T", "Blinatumomab"],
                                tmp_path, landmark_months=12, alpha=0.1, min_cell_count=5)
         assert count_text(3) == "< 5", "in force for the rest of the notebook"
+        assert dict(plt.rcParams) == before, "figures hold the book's style themselves"
     assert (chapter.groups, chapter.alpha, chapter.landmark_months) == \
         (["CAR-T", "Blinatumomab"], 0.1, 12)
     assert chapter.min_cell_count == 5 and chapter.disclosure.count_text(3) == "< 5"

@@ -12,7 +12,6 @@ import pandas as pd
 from ..cohort.validate import ValidatedCohorts, check_group_order, check_landmark
 from ..paths import is_reference_cohort
 from ..render.disclosure import Disclosure, put_in_force
-from ..render.figures import put_figure_style_in_force
 from .parameters import Parameters
 
 
@@ -59,7 +58,8 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
                  min_cell_count: int = Parameters.min_cell_count,
                  group_label: str | None = Parameters.group_label) -> Chapter:
     """Load and validate the cohort, settle the display order of its groups, and put the
-    chapter's disclosure and the book's figure style in force for the notebook.
+    chapter's disclosure in force for the notebook (figures hold the book's style
+    themselves, in :func:`bridge_hsct.render.figures.figure_style`).
 
     The values are those of a notebook's parameters cell (checked as
     :class:`bridge_hsct.book.parameters.Parameters` checks them; defaults from there).
@@ -99,9 +99,8 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
     chapter = Chapter(data, group_col, found, out, str(data_path), params.alpha,
                       params.landmark_months, Disclosure(params.min_cell_count),
                       group_noun(params.group_label, data_path))
-    # a notebook has no enclosing block: both hold for its remaining cells
+    # a notebook has no enclosing block: it holds for its remaining cells
     put_in_force(chapter.disclosure)
-    put_figure_style_in_force()
     return chapter
 
 

@@ -38,7 +38,12 @@ from scipy import stats  # noqa: E402
 
 from ..paths import LITERATURE  # noqa: E402
 from ..render.disclosure import count_text  # noqa: E402
-from ..render.figures import WHOLE_COLOUR, group_colours, save_figure  # noqa: E402
+from ..render.figures import (  # noqa: E402
+    WHOLE_COLOUR,
+    figure_style,
+    group_colours,
+    save_figure,
+)
 from ..render.formatting import ci_label, confidence_percent  # noqa: E402
 from .outcomes import endpoint_summary  # noqa: E402
 
@@ -373,8 +378,10 @@ def save_sources(output_dir: str | Path, path: str | Path = LITERATURE_CSV) -> P
 
 def save_forest(rows: pd.DataFrame, groups: list, output_dir: str | Path,
                 alpha: float = 0.05, name: str = "literature_forest") -> dict:
-    """Draw :func:`forest_plot` and save it as PNG and SVG in `output_dir`; return the paths."""
-    fig = forest_plot(rows, groups, alpha)
+    """Draw :func:`forest_plot` in the book's style and save it as PNG and SVG in
+    `output_dir`; return the paths."""
+    with figure_style():
+        fig = forest_plot(rows, groups, alpha)
     try:
         return save_figure(fig, output_dir, name)
     finally:
