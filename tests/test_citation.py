@@ -1,5 +1,6 @@
 """CITATION.cff is valid Citation File Format and agrees with the package and the paper."""
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
@@ -32,6 +33,8 @@ def test_citation_file_is_valid_cff():
 def test_citation_matches_package_and_paper():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["version"] == __version__
+    # the installed package's version is read from the same attribute (pyproject: dynamic)
+    assert importlib.metadata.version("bridge-hsct") == __version__
     paper = citation["preferred-citation"]
     assert paper["doi"] == "10.1186/s12967-025-06399-1"
     text = (ROOT.parent / "shared" / "paper" /
