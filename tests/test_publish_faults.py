@@ -207,8 +207,8 @@ def test_a_second_build_of_the_same_folder_refuses_at_once(in_lab, capsys):
         # the input's extra column is noted as a warning first
         errors = [line for line in capsys.readouterr().err.splitlines()
                   if not line.startswith("warning: ")]
-        assert errors[0] == (f"error: {in_lab.out} is being built by another build "
-                             f"(PID {paused.process.pid}); wait for it to finish")
+        assert errors == [f"error: {in_lab.out} is being built by another build "
+                          f"(PID {paused.process.pid}); wait for it to finish"]
     finally:
         paused.stop(signal.SIGTERM)
     assert not in_lab.leftovers()

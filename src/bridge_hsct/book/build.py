@@ -80,6 +80,11 @@ class BuildError(RuntimeError):
     """A build step failed; the message says which and why."""
 
 
+class BuildLocked(BuildError):
+    """Another build is writing the output folder: this one did nothing, and the site there
+    is that build's to change."""
+
+
 #: Chapters about the paper itself and the bundled cohort (how the synthetic cohort was made,
 #: where the paper contradicts itself, the paper's cohort beside others in the literature):
 #: built on the reference cohort only; on a centre's cohort they would describe data the
@@ -689,7 +694,7 @@ def _lock(out: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise BuildError(f"{out} is being built by another build (PID {holder}); "
+            raise BuildLocked(f"{out} is being built by another build (PID {holder}); "
                              "wait for it to finish") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

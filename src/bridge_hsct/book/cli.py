@@ -23,7 +23,7 @@ from ..cohort.validate import (
     check_group_order,
     check_landmark,
 )
-from .build import BuildError, build
+from .build import BuildError, BuildLocked, build
 from .parameters import ParameterError, Parameters, option_of, parse_option
 
 #: Set to 1 to see the traceback of an unexpected error (for reporting a bug).
@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         except (CohortError, ParameterError, UsageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except BuildLocked as exc:  # the site is the other build's: say nothing about it
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         except BuildError as exc:
             print(f"error: {exc}\nThe previous site (if any) was left untouched.",
                   file=sys.stderr)
