@@ -305,11 +305,12 @@ def write_bundle(cohort: pd.DataFrame | str | Path, group_col: str, out_zip: str
     small = (cells["count"] > 0) & (cells["count"] < k)
     cells["count"] = cells["count"].astype("Int64").mask(small)
     suppression = Suppression(k, merged, tuple(withheld), int(small.sum()))
-    life = pd.concat([pd.DataFrame([key], columns=list(LIFE_TABLE_KEYS))
-                      .merge(t.frame(), how="cross") for key, t in tables.items()],
-                     ignore_index=True) if tables else pd.DataFrame(
-        columns=[*LIFE_TABLE_KEYS, *lt.LIFE_TABLE_COLUMNS])
-    life["time"] = life["time"].astype(np.int64)
+    life = pd.DataFrame({
+        **{column: np.repeat([key[i] for key in tables], [t.time.size for t in tables.values()])
+           for i, column in enumerate(LIFE_TABLE_KEYS)},
+        **{column: np.concatenate([np.zeros(0, np.int64),
+                                   *(getattr(t, column) for t in tables.values())])
+           .astype(np.int64) for column in lt.LIFE_TABLE_COLUMNS}})
     payloads = {LIFE_TABLES: _csv_bytes(life), CONTINGENCY: _csv_bytes(cells)}
     manifest = _manifest(data, group_col, data_sha256, hashed, time_unit, on_grid,
                          suppression, tables, payloads)
@@ -456,6 +457,7 @@ class Bundle:
     manifest: dict
     life_tables: pd.DataFrame
     contingency: pd.DataFrame
+    tables: dict[tuple[str, str, str, str], lt.LifeTable]
 
     @property
     def name(self) -> str:
@@ -465,13 +467,7 @@ class Bundle:
     def life_table(self, endpoint: str, group: str, split: str = BY_GROUP,
                    level: str = "") -> lt.LifeTable:
         """One life table (an empty one where the bundle has none)."""
-        rows = self.life_tables[(self.life_tables["endpoint"] == endpoint)
-                                & (self.life_tables["split"] == split)
-                                & (self.life_tables["level"] == level)
-                                & (self.life_tables["group"] == group)]
-        if rows.empty:
-            return lt.empty_life_table()
-        return lt.life_table_from_counts(*(rows[c] for c in lt.LIFE_TABLE_COLUMNS))
+        return self.tables.get((endpoint, split, level, group), lt.empty_life_table())
 
 
 def read_bundle(path: str | Path) -> Bundle:
@@ -504,13 +500,13 @@ def read_bundle(path: str | Path) -> Bundle:
                        dtype={"level": str, "group": str, "split": str, "endpoint": str})
     cells = pd.read_csv(io.BytesIO(payloads[CONTINGENCY]), keep_default_na=False,
                         na_values={"count": [""]}, dtype={"level": str, "group": str})
-    bundle = Bundle(path, manifest, life, cells)
-    for key, _ in life.groupby(list(LIFE_TABLE_KEYS), sort=False):
+    tables = {}
+    for key, rows in life.groupby(list(LIFE_TABLE_KEYS), sort=False):
         try:
-            bundle.life_table(key[0], key[3], key[1], key[2])
+            tables[key] = lt.life_table_from_counts(*(rows[c] for c in lt.LIFE_TABLE_COLUMNS))
         except ValueError as error:
             raise BundleError(f"{path.name}: life table {'/'.join(key)}: {error}") from None
-    return bundle
+    return Bundle(path, manifest, life, cells, tables)
 
 
 def check_bundles(bundles: Sequence[Bundle]) -> None:

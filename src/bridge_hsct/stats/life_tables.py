@@ -56,7 +56,8 @@ from scipy import stats
 from . import competing
 from .survival import KM_COLUMNS, ChiSquareTest, Estimate, loglog_interval
 
-#: The columns of a life table, in the order a bundle writes them.
+#: The columns of a life table (the fields of :class:`LifeTable`), in the order a bundle
+#: writes them.
 LIFE_TABLE_COLUMNS = ("time", "n_at_risk", "events", "competing", "censored")
 
 
@@ -105,12 +106,6 @@ class LifeTable:
         return tuple(np.where(found, column[np.minimum(row, self.time.size - 1)], 0)
                      if self.time.size else np.zeros(times.size, int)
                      for column in (self.events, self.competing, self.censored))
-
-    def frame(self) -> pd.DataFrame:
-        """The table as a frame with :data:`LIFE_TABLE_COLUMNS`."""
-        return pd.DataFrame(dict(zip(LIFE_TABLE_COLUMNS, (
-            self.time, self.n_at_risk, self.events, self.competing, self.censored),
-            strict=True)))
 
 
 def _integers(values, name: str) -> np.ndarray:
