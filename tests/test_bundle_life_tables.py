@@ -1,0 +1,96 @@
+"""The statistics on life tables (:mod:`bridge_hsct.stats.life_tables`) on their own: odd
+strata (a group absent from a centre, a centre without events), against lifelines and R."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines.statistics import multivariate_logrank_test
+
+from bridge_hsct.stats import life_tables as lt
+
+RSCRIPT = shutil.which("Rscript")
+
+
+def odd_centres(seed: int) -> pd.DataFrame:
+    """Three centres, three groups; group g2 absent from centre 1; centre 2 has no event of
+    interest; whole-day times with ties."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for centre, groups in enumerate([("g0", "g1", "g2"), ("g0", "g1"), ("g0", "g1", "g2")]):
+        for group in groups:
+            n = int(rng.integers(5, 40))
+            time = np.ceil(rng.exponential(300 + 150 * int(group[1]), n))
+            cause = rng.choice([0, 1, 2], n, p=[0.4, 0.4, 0.2])
+            if centre == 2:
+                cause[cause == 1] = 2
+            parts.append(pd.DataFrame({"time": time, "cause": cause, "group": group,
+                                       "centre": centre}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def strata_of(rows: pd.DataFrame) -> list[list[lt.LifeTable]]:
+    groups = sorted(rows["group"].unique())
+    return [[lt.life_table(*rows.query("centre == @c and group == @g")[["time", "cause"]]
+                           .to_numpy().T) if ((rows["centre"] == c) & (rows["group"] == g)).any()
+             else lt.empty_life_table() for g in groups]
+            for c in sorted(rows["centre"].unique())]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unstratified_log_rank_equals_lifelines(seed):
+    rows = odd_centres(seed)
+    strata = strata_of(rows)
+    pooled = [lt.pool([s[i] for s in strata]) for i in range(3)]
+    ours = lt.logrank_test([pooled])
+    theirs = multivariate_logrank_test(rows["time"], rows["group"], rows["cause"] == 1)
+    assert ours.chi2 == pytest.approx(theirs.test_statistic, rel=1e-10)
+    assert ours.df == theirs.degrees_of_freedom
+
+
+def test_pooling_is_the_table_of_the_pooled_rows():
+    rows = odd_centres(7)
+    strata = strata_of(rows)
+    pooled = lt.pool([t for s in strata for t in s])
+    direct = lt.life_table(rows["time"], rows["cause"])
+    for field in lt.LIFE_TABLE_COLUMNS:
+        np.testing.assert_array_equal(getattr(pooled, field), getattr(direct, field))
+    assert lt.pool([lt.empty_life_table()]).n == 0
+
+
+def test_survival_at_before_between_and_after_the_times():
+    table = lt.life_table([2, 4, 4, 6], [1, 0, 1, 0])
+    assert lt.survival_at(table, 1).value == 1.0
+    assert lt.survival_at(table, 3).value == pytest.approx(0.75)
+    assert lt.survival_at(table, 5).value == pytest.approx(0.75 * 2 / 3)
+    assert lt.survival_at(table, 7).is_missing
+
+
+R_SCRIPT = r"""
+args <- commandArgs(TRUE)
+suppressMessages({library(survival); library(cmprsk)})
+d <- read.csv(file.path(args[1], "rows.csv"))
+lr <- survdiff(Surv(time, cause == 1) ~ group + strata(centre), data = d)
+g <- cuminc(d$time, d$cause, d$group, strata = d$centre, cencode = 0)$Tests["1", ]
+write.csv(data.frame(chi2 = lr$chisq, gray = g[["stat"]]), file.path(args[1], "r.csv"),
+          row.names = FALSE)
+"""
+
+
+@pytest.mark.skipif(RSCRIPT is None or subprocess.run(
+    [RSCRIPT or "Rscript", "-e", "library(survival); library(cmprsk)"], capture_output=True
+).returncode != 0, reason="R with survival and cmprsk not found: stratified tests not checked "
+                          "against R")
+@pytest.mark.parametrize("seed", range(4))
+def test_stratified_tests_with_odd_strata_equal_r(seed, tmp_path):
+    rows = odd_centres(seed)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "s.R").write_text(R_SCRIPT)
+    subprocess.run([RSCRIPT, str(tmp_path / "s.R"), str(tmp_path)], check=True,
+                   capture_output=True)
+    r = pd.read_csv(tmp_path / "r.csv").iloc[0]
+    strata = strata_of(rows)
+    assert lt.logrank_test(strata).chi2 == pytest.approx(r["chi2"], rel=1e-10)
+    assert lt.gray_test(strata).chi2 == pytest.approx(r["gray"], rel=1e-8)
