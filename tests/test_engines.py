@@ -70,9 +70,9 @@ def test_both_methods_and_a_fixed_landmark_come_from_the_spec(engine):
         assert list(summary["group"]) == ["whole", "≤ 40 years", "> 40 years"]
     assert (panel.spec.label, panel.spec.anchor, panel.spec.stem) == (
         "Figure 9B", "figure-9b", "figure9b")
-    assert panel.caption.startswith("**B** Cumulative incidence of grade II–IV acute GVHD, "
-                                     "by patient age, by the paper's method")
-    assert "Download panel B" in panel.markdown()
+    assert panel.caption.startswith("**Figure 9B.** Cumulative incidence of grade II–IV acute "
+                                     "GVHD, by patient age, by the paper's method")
+    assert "Download Figure 9B:" in panel.markdown()
     table = engine.figure([spec]).methods_table()
     assert list(table.display["Panel"])[1:] == ["≤ 40 years", "> 40 years"]
     assert "Aalen–Johansen, % (90% CI)" in table.display.columns
@@ -120,7 +120,8 @@ def test_a_table_is_its_rows():
     assert graft.loc["Beta", ["count", "n"]].tolist() == [2, 2]  # one unknown
     expected = group_tests.compare_categories(data["graft"], data["arm"], [1, 0])
     assert graft["p_value"].iloc[0] == pytest.approx(expected.p_value)
-    assert table.display.columns[1:3].tolist() == ["Whole cohort (n = 6)", "Alpha (n = 3)"]
+    assert table.display.columns[1:3].tolist() == ["Whole cohort (n\u00a0=\u00a06)",
+                                                   "Alpha (n\u00a0=\u00a03)"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -272,3 +272,72 @@ def test_phone_menu_buttons_open_their_drawers(browser, served, side):
     assert page.evaluate(f"document.querySelector('#pst-{side}-sidebar-modal').open"), \
         f"the {side} drawer opened"
     page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures and tables as a clinician reads them (issue 14, items 4 to 6)
+# ---------------------------------------------------------------------------------------------
+def _text(page: Path) -> str:
+    raw = re.sub(r"<(script|style)\b.*?</\1>", " ", path_text(page), flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", raw))
+
+
+PAPER_PANELS = {"os_pfs.html": [f"Figure 1{x}" for x in "ABCDEFG"],
+                "grfs.html": [f"Figure 2{x}" for x in "ABCD"],
+                "nrm.html": ["Figure 3A", "Figure 3B"],
+                "gvhd.html": [f"Figure 4{x}" for x in "ABCDEFGHI"],
+                "engraftment_infection.html": ["Supplementary Figure 5A",
+                                               "Supplementary Figure 5B"]}
+
+
+def test_every_paper_panel_caption_leads_with_its_name(built_site):
+    for page, labels in PAPER_PANELS.items():
+        html = path_text(built_site / page)
+        captions = [re.sub(r"<[^>]+>", "", c) for c in re.findall(
+            r'<span class="caption-text">(.*?)</p>', html, flags=re.S)]
+        for label in labels:
+            assert any(c.strip().startswith(f"{label}.") for c in captions), (page, label)
+
+
+@pytest.mark.xfail(strict=True, reason="Sphinx numbers figures until _config.yml sets "
+                   "sphinx.config.numfig: false (a file this work does not own)")
+def test_no_sphinx_figure_number_remains(built_site):
+    for page in PAPER_PANELS:
+        assert not re.search(r"\bFig\. \d+", _text(built_site / page)), page
+
+
+def test_group_headers_do_not_break_inside_their_size(built_site):
+    html = path_text(built_site / "baseline.html")
+    headers = re.findall(r"<th[^>]*gt_col_heading[^>]*>(.*?)</th>", html, flags=re.S)
+    sized = [h for h in headers if "(n" in h]
+    assert len(sized) >= 3
+    for header in sized:
+        inside = re.search(r"\(n.*?\)", header.replace("&nbsp;", "\u00a0")).group(0)
+        assert " " not in inside, header
+
+
+def test_figures_have_real_text_and_table_cells_do_not_wrap(built_site):
+    svgs = [p for p in site_files(built_site) if p.suffix == ".svg"
+            and re.match(r"(supplementary_)?figure\d", p.name)]
+    assert svgs
+    for svg in svgs:
+        text = path_text(svg)
+        assert "<text" in text and "Number at risk" in text, svg.name
+    css = path_text(built_site / "_static" / "book.css")
+    assert re.search(r"\.gt_table td\.gt_row:not\(\.gt_stub\) \{ white-space: nowrap; \}", css)
+
+
+def test_at_risk_numbers_are_legible_at_phone_width(browser, served):
+    """The numbers at risk of Figure 1C, as a 342 px wide screen shows them: at least 8 px."""
+    page = visit(browser, f"{served}/os_pfs.html", width=390)
+    shown = page.evaluate("""() => {
+        const img = document.querySelector('img[src*="figure1c"]');
+        return [img.getBoundingClientRect().width, img.naturalWidth];
+    }""")
+    page.locator('img[src*="figure1c"]').scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "figure1c-phone.png"), full_page=False)
+    page.close()
+    width, natural = shown
+    # the panel is 5 inches at 200 dpi, its at-risk numbers 10 points: 10 / 72 * 200 px
+    number_px = 10 / 72 * 200 * width / natural
+    assert number_px >= 8, (width, natural, number_px)

@@ -76,7 +76,7 @@ def test_outcome_table_reproduces_the_paper_from_patient_rows():
         assert lines.loc["whole", "count"] == blin + cart and lines.loc["whole", "n"] == 36
         assert f"{lines['p_value'].iloc[0]:.3f}" == printed
     display = result.display.set_index("Characteristic")
-    assert display.loc["CMV", "CAR-T (n = 27)"] == "18 (66.7%)"
+    assert display.loc["CMV", "CAR-T (n\u00a0=\u00a027)"] == "18 (66.7%)"
     assert display.loc["Pulmonary", "P value"] == "0.062"
 
 

@@ -157,17 +157,31 @@ NO_EVENT_IN_A_LEVEL = "a level has no events, so the hazard ratio would be 0 or 
 
 def _empty_level(x: np.ndarray, event: np.ndarray) -> bool:
     """Whether a 0/1 (or multi-level) coding has a level in which nobody has the event."""
+    return bool(_levels_without_events(x, event))
+
+
+def _levels_without_events(x: np.ndarray, event: np.ndarray) -> list:
+    """The codes of `x` (0/1, or 0, 1, 2, ...) among whose patients nobody had the event
+    (none when nobody had it at all: that is reported as "no events")."""
     known = ~np.isnan(x)
     if event[known].sum() == 0:
-        return False  # reported as "no events"
-    return any(event[known & (x == lv)].sum() == 0 for lv in np.unique(x[known]))
+        return []
+    return [lv for lv in np.unique(x[known]) if event[known & (x == lv)].sum() == 0]
+
+
+def _no_event_reason(names: list[str]) -> str:
+    """The reason of a row whose levels `names` have no event: it names them."""
+    words = {"yes": "those with it", "no": "those without it"}
+    return f"{NO_EVENT_IN_A_LEVEL} (no event in {', '.join(words.get(n, n) for n in names)})"
 
 
 def _single(endpoint_name, cov: Covariate, time, event, x, term, level, reference, alpha):
     result = cox_univariate(time, event, x, alpha)
     reason = result.reason
     if reason and cov.coding != "per_unit" and _empty_level(x, event):
-        reason = NO_EVENT_IN_A_LEVEL
+        names = ({0.0: f"≤ {cov.threshold:g}", 1.0: f"> {cov.threshold:g}"}
+                 if cov.coding == "over" else {0.0: str(reference), 1.0: str(level)})
+        reason = _no_event_reason([names[lv] for lv in _levels_without_events(x, event)])
     return _row(endpoint_name, cov, term, level, reference, "single", result.n, result.events,
                 result.hr, result.lower, result.upper, result.p_value, reason=reason)
 
@@ -305,7 +319,8 @@ def _levels_rows(endpoint, cov: Covariate, values: pd.Series, time, event, alpha
     for i, lv in enumerate(cov.levels):
         codes[(values == lv).to_numpy()] = i
     if fit["reason"] and _empty_level(codes, event):
-        fit["reason"] = NO_EVENT_IN_A_LEVEL
+        fit["reason"] = _no_event_reason([cov.name(cov.levels[int(i)])
+                                          for i in _levels_without_events(codes, event)])
     rows = [_row(endpoint, cov, f"any level vs {cov.name(reference)}", None,
                  cov.name(reference), "variable", int(known.sum()), int(event[known].sum()),
                  p=fit["p_value"], test=f"Wald, {fit['df']} df", reason=fit["reason"])]
@@ -349,16 +364,29 @@ def cox_display(numbers: pd.DataFrame) -> dict:
         if r["candidate"]:
             candidates.append(len(rows) - 1)
         if r["reason"] and r["row"] != "level":
-            reasons.setdefault(_short_reason(r["reason"]), []).append(r["label"])
-    notes = [f"Not estimable because {why}: {', '.join(dict.fromkeys(labels))}."
+            why, which = _short_reason(r["reason"])
+            reasons.setdefault(why, []).append(f"{r['label']}{which}")
+    notes = [f"Not estimable because {why}: {'; '.join(dict.fromkeys(labels))}."
              for why, labels in reasons.items()]
+    if NO_EVENT_NOTE in reasons:  # the levels that do have events, also not estimable
+        notes.append("A characteristic with several levels is fitted as one model of all "
+                     "its levels: when one level has no event that model cannot be fitted, "
+                     "so none of its levels has a hazard ratio, even those with events.")
     return {"display": pd.DataFrame(rows), "candidates": candidates, "notes": notes}
 
 
-def _short_reason(reason: str) -> str:
+#: The note's words for a covariate with a level without events (the levels follow).
+NO_EVENT_NOTE = "a level has no events (the hazard ratio would be 0 or infinite)"
+
+
+def _short_reason(reason: str) -> tuple[str, str]:
+    """The reason as a note groups it, and what to put after the characteristic's label
+    (the levels without events)."""
     if reason.startswith("did not converge"):
-        return "the model did not converge"
-    return reason
+        return "the model did not converge", ""
+    if reason.startswith(NO_EVENT_IN_A_LEVEL):
+        return NO_EVENT_NOTE, f" ({reason[len(NO_EVENT_IN_A_LEVEL):].strip(' ()')})"
+    return reason, ""
 
 
 def screen_notes(alpha: float, reasons: list[str], absent: list[str]) -> list[str]:

@@ -33,7 +33,7 @@ import pandas as pd
 from ..cohort.schema import BY_NAME
 from ..render.descriptive import count_known, median_range, n_percent
 from ..render.disclosure import count_text
-from ..render.formatting import format_number, format_p
+from ..render.formatting import format_median_range, format_p, group_header, range_decimals
 from ..render.tables import Table
 from ..stats import group_tests
 
@@ -202,8 +202,8 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
             _binary(lines, row, data, groups, columns, indent)
         else:
             _levels(lines, row, data, groups, columns)
-    names = ["Characteristic", f"Whole cohort (n = {len(data)})",
-             *[f"{g} (n = {count_text((groups == g).sum())})" for g in group_order],
+    names = ["Characteristic", group_header("Whole cohort", count_text(len(data))),
+             *[group_header(g, count_text((groups == g).sum())) for g in group_order],
              "P value", "Test", "indent"]
     notes = [UNKNOWN_NOTE] if lines.has_unknown else []
     if omitted:
@@ -222,14 +222,17 @@ def _row_values(row: Row, data: pd.DataFrame) -> pd.Series:
 def _median(lines: _Lines, row, data, groups, columns, indent) -> None:
     values = _row_values(row, data)
     result = group_tests.compare_numbers(values, groups)
-    cells = []
+    summaries = []
     for g, part in columns:
         shown = values.loc[part.index]
         med, lo, hi = median_range(shown)
-        cells.append(f"{format_number(med)} ({format_number(lo)}–{format_number(hi)})")
+        summaries.append((med, lo, hi))
         counted = {"n": int(shown.notna().sum())} if lines.spec.median_n else {}
         lines.record(row, "", g, shown, **counted, median=med, min=lo, max=hi,
                      p_value=result.p_value, test=result.test)
+    # one number of decimals for the whole line, so that its cells read alike
+    decimals = range_decimals([x for summary in summaries for x in summary])
+    cells = [format_median_range(*summary, decimals) for summary in summaries]
     lines.line(row.text(), cells, format_p(result.p_value), result.test, indent)
     lines.unknown(row, values, indent + 1)
 

@@ -172,7 +172,8 @@ def estimate_text(row, in_words: bool = False) -> str:
 def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylabel: str,
                   whole: bool = False, horizon_months: float | None = None,
                   bands: bool = True):
-    """The figure panel of a summary: curves, landmark estimates and the test's P value.
+    """The figure panel of a summary: curves, landmark estimates and the test's P value
+    (in a header above the axes, see :func:`bridge_hsct.render.figures.km_panel`).
 
     Landmark, confidence level of the bands and of the in-panel label are the summary's
     (its ``landmark_months`` and ``alpha`` columns).
@@ -184,18 +185,18 @@ def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylab
     data = data[known_status(data, name)]
     endpoint = derive(data, name)
     landmark = first["landmark_months"]
-    when = f"At {landmark_label(landmark)}"
+    heading = f"At {landmark_label(landmark)}, % ({ci_label(alpha)})"
     if whole:
-        lines = [f"{when}, % ({ci_label(alpha)}): {estimate_text(first)}"]
         return km_panel(endpoint, None, None, kind=kind, title=title, ylabel=ylabel,
-                        method=method, estimates=lines, horizon_months=horizon_months,
-                        landmark_months=landmark, bands=bands, alpha=alpha)
+                        method=method, heading=heading,
+                        estimates={"All patients": estimate_text(first)},
+                        horizon_months=horizon_months, landmark_months=landmark, bands=bands,
+                        alpha=alpha)
     groups = summary.iloc[1:]
-    lines = [f"{g['group']}: {estimate_text(g)}" for _, g in groups.iterrows()]
     return km_panel(endpoint, data[column], list(groups["group"]), kind=kind, title=title,
                     ylabel=ylabel, method=method, p_value=groups.iloc[0]["p_value"],
-                    test_name=groups.iloc[0]["test"].replace(" test", ""),
-                    estimates=[f"{when}, % ({ci_label(alpha)})"] + lines,
+                    test_name=groups.iloc[0]["test"].replace(" test", ""), heading=heading,
+                    estimates={g["group"]: estimate_text(g) for _, g in groups.iterrows()},
                     horizon_months=horizon_months, landmark_months=landmark, bands=bands,
                     alpha=alpha)
 

@@ -31,7 +31,7 @@ from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_code, markdown_text, one_line
-from ..render.figures import save_figure
+from ..render.figures import save_figure, time_axis
 from ..render.formatting import (
     ci_label,
     confidence_percent,
@@ -399,6 +399,21 @@ def _events(k) -> str:
     return f"{k} event" if k == 1 else f"{k} events"
 
 
+def _unit(panel: Panel) -> str:
+    """``days`` when the panel's x axis counts days (a short horizon), else ``months``."""
+    horizon = panel.spec.horizon_months
+    return time_axis(horizon).unit if horizon else "months"
+
+
+def _ticks(panel: Panel, competing: str = "") -> str:
+    """What the panel's ticks mark: censored patients, and, for the paper's 1 − Kaplan–Meier
+    of an incidence, the competing events it counts as censorings."""
+    if ENDPOINTS[panel.spec.endpoint].kind == "survival" or panel.spec.method != PAPER_METHOD:
+        return "censored patients"
+    competing = competing or "competing events"
+    return f"censored patients, and {competing} (which this method counts as censored)"
+
+
 def figure_markdown(files: dict, anchor: str, alt: str, caption_text: str, label: str) -> str:
     """A MyST ``{figure}`` of a saved PNG with its anchor, alt text, caption and downloads.
 
@@ -412,7 +427,8 @@ def figure_markdown(files: dict, anchor: str, alt: str, caption_text: str, label
     label : how the download line names the figure (``Figure 1A``).
     """
     png, svg = Path(files["png"]).as_posix(), Path(files["svg"]).as_posix()
-    return (f"```{{figure}} {png}\n:name: {anchor}\n:alt: {alt}\n:width: 100%\n\n"
+    return (f"```{{figure}} {png}\n:name: {anchor}\n:alt: {alt}\n:width: 100%\n"
+            ":figclass: km-panel\n\n"
             f"{caption_text}\n\n"
             f"Download {label}: {{download}}`PNG <{png}>` · {{download}}`SVG <{svg}>`\n```\n")
 
@@ -444,8 +460,8 @@ class OutcomeWords:
         alpha = result_alpha(panel.summary)
         how = (f"Method: {self.method(panel)}; shaded: {confidence_percent(alpha)} pointwise "
                "confidence "
-               f"band{'' if panel.spec.by is None else 's'} (log-log); ticks: censored "
-               "patients; numbers at risk under the axis.")
+               f"band{'' if panel.spec.by is None else 's'} (log-log); ticks: "
+               f"{_ticks(panel)}; estimates above the axes, numbers at risk under them.")
         if panel.spec.by is None:
             first = rows.iloc[0]
             return (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} "
@@ -467,7 +483,7 @@ class OutcomeWords:
         who = "all patients" if panel.spec.by is None else (
             f"by {one_line(panel.by_label)} ("
             + ", ".join(map(one_line, panel.shown_rows()["group"])) + ")")
-        return (f"{curve} of {endpoint}, {who}, against months since transplant, "
+        return (f"{curve} of {endpoint}, {who}, against {_unit(panel)} since transplant, "
                 "with numbers at risk below")
 
     def markdown(self, panel: Panel) -> str:
@@ -517,7 +533,8 @@ class IncidenceWords(OutcomeWords):
                        f"by {other_short} ({count_text(row['events'])} events in "
                        f"{count_text(row['n'])} patients).")
             alt = (f"Cumulative incidence curve of {label} in all {count_text(row['n'])} "
-                   "patients over months since transplant, with the number at risk below.")
+                   f"patients over {_unit(panel)} since transplant, with the number at risk "
+                   "below.")
             return numbers, alt
         parts = [f"{markdown_text(g['group'])} {estimate_text(g)}"
                  for _, g in drawn.iloc[1:].iterrows()]
@@ -526,7 +543,7 @@ class IncidenceWords(OutcomeWords):
                    f"{other_test} P = {format_p(alternative.iloc[1]['p_value'])}.")
         groups = ", ".join(one_line(g) for g in drawn["group"].iloc[1:])
         alt = (f"Cumulative incidence curves of {label} {one_line(panel.subject)} ({groups}) "
-               "over months since transplant, with the numbers at risk below.")
+               f"over {_unit(panel)} since transplant, with the numbers at risk below.")
         return numbers, alt
 
     def caption(self, panel: Panel) -> str:
@@ -536,10 +553,11 @@ class IncidenceWords(OutcomeWords):
         _, long, _ = INCIDENCE_METHODS[panel.spec.method]
         ci = ci_label(result_alpha(panel.summary))
         numbers, _ = self._numbers(panel)
-        return (f"**{panel.spec.letter}** Cumulative incidence of {label}, "
+        return (f"**{panel.spec.label}.** Cumulative incidence of {label}, "
                 f"{markdown_text(panel.subject)}, by "
                 f"{long.format(competing=self.competing)}; shaded: pointwise {ci}; ticks: "
-                f"censored patients; dotted line: the landmark ({when}). " + numbers)
+                f"{_ticks(panel, self.competing)}; dotted line: the landmark ({when}). "
+                + numbers)
 
     def alt(self, panel: Panel) -> str:
         """One line naming the curves and the groups."""
@@ -549,8 +567,8 @@ class IncidenceWords(OutcomeWords):
         """MyST ``{figure}`` with the download line of the panel under it."""
         png, svg = (Path(panel.files["png"]).as_posix(), Path(panel.files["svg"]).as_posix())
         return (f"```{{figure}} {png}\n:name: {panel.spec.anchor}\n:alt: {panel.alt}\n"
-                f":width: 100%\n\n{panel.caption}\n```\n\n"
-                f"Download panel {panel.spec.letter}: {{download}}`PNG <{png}>`, "
+                f":width: 100%\n:figclass: km-panel\n\n{panel.caption}\n```\n\n"
+                f"Download {panel.spec.label}: {{download}}`PNG <{png}>`, "
                 f"{{download}}`SVG <{svg}>`\n")
 
 
@@ -702,19 +720,20 @@ class Figure:
             paper = panel.summaries[PAPER_METHOD]
             competing = panel.summaries[COMPETING_METHOD]
             when = landmark_label(paper.iloc[0]["landmark_months"])
-            rows.append([f"{panel.spec.letter}. {ENDPOINTS[panel.spec.endpoint].label}, "
-                         f"{panel.subject}, at {when}", "", "", "", "", "", "", 0])
             by_group = panel.spec.by is not None
+            # a test compares the groups of the panel: its P value once, on the panel's line
+            tests = ([format_p(paper.iloc[1]["p_value"]), format_p(competing.iloc[1]["p_value"])]
+                     if by_group else ["", ""])
+            rows.append([f"{panel.spec.label}. {ENDPOINTS[panel.spec.endpoint].label}, "
+                         f"{panel.subject}, at {when}", "", "", "", tests[0], "", tests[1], 0])
             part = paper.iloc[:1] if not by_group else paper if whole_rows else paper.iloc[1:]
             for (_, km), (_, aj) in zip(part.iterrows(), competing.loc[part.index].iterrows(),
                                         strict=True):
                 whole = km["group"] == "whole"
                 rows.append([
                     "All patients" if whole else str(km["group"]),
-                    str(int(km["n"])), str(int(km["events"])), estimate_text(km),
-                    format_p(km["p_value"]) if by_group and not whole else "",
-                    estimate_text(aj),
-                    format_p(aj["p_value"]) if by_group and not whole else "", 1,
+                    count_text(int(km["n"])), count_text(int(km["events"])),
+                    estimate_text(km), "", estimate_text(aj), "", 1,
                 ])
         ci = ci_label(self.alpha)
         display = pd.DataFrame(rows, columns=[

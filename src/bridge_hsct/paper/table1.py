@@ -11,21 +11,40 @@ from ..render.descriptive import median_range
 from ..render.disclosure import count_text
 from ..render.escaping import markdown_text
 from ..render.formatting import format_number
-from ..render.tables import Table
+from ..render.tables import Table, abbreviations_note
 from ..stats.survival import to_months
 from .group_table import Row, TableSpec, group_table, present
 
 MRD_LABELS = {1: "CR, MRD positive", 0: "CR, MRD negative"}
+#: The header the paper puts over its cytogenetic and molecular lines.
+GENETICS = "Genetics, n (%)"
+
+#: The abbreviations Table 1 may use, spelled out in its footnote (those shown only).
+TABLE1_ABBREVIATIONS = {
+    "CAR-T": "chimeric antigen receptor T cells",
+    "HSCT": "allogeneic haematopoietic stem cell transplantation",
+    "MRD": "measurable (minimal) residual disease",
+    "CR": "complete remission",
+    "HCT-CI": "haematopoietic cell transplantation-specific comorbidity index",
+    "HID": "haploidentical donor",
+    "MSD": "matched sibling donor",
+    "MUD": "matched unrelated donor",
+    "TBI": "total body irradiation",
+    "PB": "peripheral blood",
+    "BM": "bone marrow",
+    "Ph": "Philadelphia chromosome",
+    "IKZF1": "Ikaros family zinc finger 1",
+}
 
 TABLE1_ROWS: list[Row] = [
     Row("age_years", "median", "Age, years, median (range)"),
     Row("age_years", "over", "Age group, years, n (%)", threshold=40),
     Row("sex", "levels", "Sex, n (%)"),
     Row("disease_status", "levels", "Disease status, n (%)"),
-    *[Row(v, "binary") for v in (
+    *[Row(v, "binary", section=GENETICS) for v in (
         "ph_positive", "t315i", "tp53_mutation", "mll_rearrangement", "ikzf1_isoform6",
-        "e2a_pbx1", "notch1_mutation", "ph_like", "complex_karyotype",
-        "extramedullary_disease", "prior_hsct")],
+        "e2a_pbx1", "notch1_mutation", "ph_like", "complex_karyotype")],
+    *[Row(v, "binary") for v in ("extramedullary_disease", "prior_hsct")],
     Row("mrd_positive", "levels", "MRD before HSCT (all in CR), n (%)", levels=(1, 0),
         level_labels=MRD_LABELS),
     Row("hct_ci", "levels", "HCT-CI, n (%)"),
@@ -64,7 +83,11 @@ def baseline_table(data, group_col: str, group_order: list) -> Table:
         count, n, percent, median, min, max, p_value, test), ``notes`` and ``omitted`` (the
         variables absent from the data); see :func:`bridge_hsct.paper.group_table.group_table`.
     """
-    return group_table(data, group_col, group_order, TABLE1)
+    table = group_table(data, group_col, group_order, TABLE1)
+    note = abbreviations_note(table.display, TABLE1_ABBREVIATIONS)
+    if note:
+        table.notes.append(note)
+    return table
 
 
 def describe_cohort(chapter, table1: Table) -> str:

@@ -7,6 +7,7 @@ and the numbers at risk in a table aligned under the x ticks.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,19 +29,23 @@ from .formatting import format_p  # noqa: E402
 # Okabe-Ito, colour-blind safe; a group keeps its colour on every page (by display order)
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 WHOLE_COLOUR = "#333333"
+PNG_DPI = 200  # a 5-inch panel is 1000 px wide
 MAX_CENSOR_MARKS = 200  # beyond this a group's censor marks would smear into a bar
 
 #: The book's figure style as matplotlib settings: seaborn's "ticks" style and "paper"
 #: context at 1.15 (what ``sns.set_theme(style="ticks", context="paper",
-#: font_scale=1.15)`` sets, without setting it), no top or right spine, and a fixed SVG
-#: hash salt so that two builds write the same SVG files.
+#: font_scale=1.15)`` sets, without setting it), no top or right spine, SVG text written
+#: as text (searchable, selectable, read by screen readers) and a fixed SVG hash salt so
+#: that two builds write the same SVG files.
 STYLE = {
     **sns.axes_style("ticks"),
     **sns.plotting_context("paper", font_scale=1.15),
     "axes.prop_cycle": cycler(color=sns.color_palette("deep")),
     "font.family": ["sans-serif"],
-    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans",
-                        "sans-serif"],
+    # laid out with DejaVu Sans (installed with matplotlib); an SVG keeps its text as text,
+    # shown in the first of these fonts the reader's browser has
+    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "sans-serif"],
+    "svg.fonttype": "none",
     "image.cmap": "rocket",
     "svg.hashsalt": "bridge-hsct", "figure.dpi": 100,
     "axes.spines.top": False, "axes.spines.right": False,
@@ -100,27 +105,81 @@ def _curve(label, colour, endpoint: pd.DataFrame, kind: str, method: str,
     lo = np.concatenate(([start], table["lower"].to_numpy()))
     hi = np.concatenate(([start], table["upper"].to_numpy()))
     censored = table["n_censored"].to_numpy() > 0
+    if kind != "survival" and method != "aalen-johansen":
+        # 1 − Kaplan–Meier counts a competing event as a censoring: it is marked as one
+        censored |= table["n_competing"].to_numpy() > 0
     return Curve(label, colour, t, v, lo, hi, t[1:][censored], v[1:][censored],
                  time, cause == 1)
 
 
-def _draw(ax, curve: Curve, bands: bool) -> None:
-    ax.step(curve.time, curve.value, where="post", color=curve.colour, lw=1.8)
+def _draw(ax, curve: Curve, bands: bool, per_month: float = 1.0) -> None:
+    """Step curve, band and censor marks, the times multiplied by `per_month` (days)."""
+    time = curve.time * per_month
+    ax.step(time, curve.value, where="post", color=curve.colour, lw=1.8)
     if bands:
-        ax.fill_between(curve.time, np.nan_to_num(curve.lower, nan=curve.value[0]),
+        ax.fill_between(time, np.nan_to_num(curve.lower, nan=curve.value[0]),
                         np.nan_to_num(curve.upper, nan=curve.value[0]), step="post",
                         color=curve.colour, alpha=0.12, lw=0)
     if 0 < len(curve.censor_time) <= MAX_CENSOR_MARKS:
-        ax.plot(curve.censor_time, curve.censor_value, ls="none", marker="|", ms=8, mew=1.3,
-                color=curve.colour)
+        ax.plot(curve.censor_time * per_month, curve.censor_value, ls="none", marker="|",
+                ms=7, mew=1.2, color=curve.colour)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout, in inches: a narrow figure (read at phone width with its text at ~10 px) whose
+# estimates sit in a header above the axes and can never cover a curve or a censor mark
+# ---------------------------------------------------------------------------------------------
+WIDTH = 5.0
+FONT = 10.0  # points: tick labels, header, numbers at risk
+LINE = 1.45 * FONT / 72  # one line of text, in inches
+PLOT_HEIGHT = 2.9
+DAYS_UP_TO_MONTHS = 3.0  # a horizon this short is drawn in days
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """The x axis of a panel: its unit, the factor from months, its ticks (in that unit)."""
+
+    unit: str
+    per_month: float
+    ticks: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """``Months since HSCT`` or ``Days since HSCT``."""
+        return f"{self.unit.capitalize()} since HSCT"
+
+
+def time_axis(horizon_months: float) -> TimeAxis:
+    """Months with ticks every 12, 6, 3 or 1; days (ticks every 5, 10 or 14) when the
+    horizon is at most :data:`DAYS_UP_TO_MONTHS` months, where events come within weeks."""
+    if horizon_months <= DAYS_UP_TO_MONTHS:
+        per_month = float(months_to_days(1.0))
+        days = horizon_months * per_month
+        step = 5 if days <= 30 else 10 if days <= 70 else 14
+        return TimeAxis("days", per_month, np.arange(0, days + 1e-9, step))
+    step = (12 if horizon_months > 36 else 6 if horizon_months > 12
+            else 3 if horizon_months > 4 else 1)
+    return TimeAxis("months", 1.0, np.arange(0, horizon_months + 1e-9, step))
+
+
+def _lines_of(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=False) or [""]
 
 
 def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list | None,
              *, kind: str, title: str, ylabel: str, method: str = "1 - kaplan-meier",
              p_value: float | None = None, test_name: str = "log-rank",
-             estimates: list[str] = (), bands: bool = True, horizon_months: float | None = None,
-             landmark_months: float | None = None, alpha: float = 0.05) -> plt.Figure:
+             heading: str = "", estimates: dict | None = None, bands: bool = True,
+             horizon_months: float | None = None, landmark_months: float | None = None,
+             alpha: float = 0.05) -> plt.Figure:
     """Draw one panel of a survival or cumulative-incidence figure.
+
+    The estimates are printed in a header between the title and the axes (the test's P
+    value after `heading`, then one legend line per group with its estimate), where they
+    cannot cover a curve or a censor mark; the numbers at risk are a table under the x
+    ticks. The figure is 5 inches wide, its text 10 points: at a phone's 342 px the text
+    is about 9 px high.
 
     Parameters
     ----------
@@ -131,10 +190,13 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     title : panel title, e.g. ``"A  Overall survival"``.
     ylabel : y-axis label.
     method : for incidence: ``"1 - kaplan-meier"`` (the paper's) or ``"aalen-johansen"``.
-    p_value, test_name : the between-group test shown in the panel.
-    estimates : lines of text shown in the panel (e.g. the landmark estimates).
+    p_value, test_name : the between-group test shown in the header.
+    heading : what the estimates are (``"At 24 months, % (95% CI)"``).
+    estimates : the estimate of each curve, by its label (``"All patients"`` for the whole
+        cohort), shown after the label in the header.
     bands : draw the pointwise confidence bands (log-log, at level ``1 - alpha``).
-    horizon_months : right end of the x axis (default: the longest follow-up).
+    horizon_months : right end of the x axis (default: the longest follow-up); a horizon
+        of at most :data:`DAYS_UP_TO_MONTHS` months is drawn in days.
     landmark_months : draw a dotted vertical line at the landmark.
     alpha : one minus the confidence level of the bands; pass the ``alpha`` of the estimates
         printed in `estimates`, so that bands and numbers agree.
@@ -142,7 +204,8 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     Returns
     -------
     matplotlib.figure.Figure
-        The panel with its numbers-at-risk table.
+        The panel with its numbers-at-risk table; the header's artists have the gid
+        ``"estimates"``.
     """
     if groups is None:
         parts = [("All patients", WHOLE_COLOUR, endpoint)]
@@ -151,69 +214,93 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
         parts = [(g, colours[g], endpoint[groups == g]) for g in group_order]
     curves = [_curve(label, colour, part, kind, method, alpha)
               for label, colour, part in parts if len(part)]
-    horizon = horizon_months or max(float(c.time.max()) for c in curves)
-    step = 12 if horizon > 36 else 6 if horizon > 12 else 3 if horizon > 4 else 1
-    ticks = np.arange(0, horizon + 1e-9, step)
+    axis = time_axis(horizon_months or max(float(c.time.max()) for c in curves))
+    estimates = estimates or {}
+    first = heading
+    if p_value is not None:
+        first += f"{'; ' if first else ''}{test_name} P = {format_p(p_value)}"
+    if groups is None and estimates:  # one curve: its estimate on the heading's line
+        first += f": {plot_text(next(iter(estimates.values())))}"
+    legend = [plot_text(c.label) + (f"  {plot_text(estimates[c.label])}"
+                                    if c.label in estimates else "") for c in curves]
+    title_lines = _lines_of(plot_text(title), 46)
+    header = (1 if first else 0) + (len(curves) if groups is not None else 0)
+    n = len(curves)
+
+    # heights, top to bottom, in inches
+    top, title_h = 0.08, 1.15 * LINE * len(title_lines)
+    header_h = LINE * header + (0.1 if header else 0)
+    axis_h = 2 * LINE + 0.1
+    risk_title_h, risk_h, bottom = 1.3 * LINE, 1.15 * LINE * n, 0.06
+    height = top + title_h + header_h + PLOT_HEIGHT + axis_h + risk_title_h + risk_h + bottom
+    labels = max(len(plot_text(c.label)) for c in curves)
+    widest = 1
+    for curve in curves:  # the widest number at risk, centred on x = 0
+        counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event,
+                                 months_to_days(axis.ticks / axis.per_month))
+        widest = max([widest] + [len(count_text(k, thousands=True)) for k in counts])
+    char = 0.64 * FONT / 72  # a digit of DejaVu Sans, in inches
+    left = min(0.45 * WIDTH, max(0.8, 0.12 + char * (labels + widest / 2) + 0.1))
+    right = 0.05 + char * widest / 2 + 0.05
+    plot_w = WIDTH - left - right
 
     with figure_style():  # the style is read as the figure is drawn
-        fig = plt.figure(figsize=(7.2, 4.6 + 0.28 * len(curves)))
-        grid = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.45 + 0.3 * len(curves)], hspace=0.35)
-        ax = fig.add_subplot(grid[0])
+        fig = plt.figure(figsize=(WIDTH, height))
+        ax = fig.add_axes((left / WIDTH, (bottom + risk_h + risk_title_h + axis_h) / height,
+                           plot_w / WIDTH, PLOT_HEIGHT / height))
+        edge = -(left - 0.08) / plot_w  # the figure's left edge, in axes fractions
         for curve in curves:
-            _draw(ax, curve, bands)
+            _draw(ax, curve, bands, axis.per_month)
         if landmark_months:
-            ax.axvline(landmark_months, color="#999999", lw=0.8, ls=":")
-        ax.set(xlim=(0, horizon * 1.02), ylim=(-0.02, 1.04), xticks=ticks, ylabel=ylabel,
-               xlabel="Months since HSCT")
+            ax.axvline(landmark_months * axis.per_month, color="#999999", lw=0.8, ls=":")
+        ax.set(xlim=(0, axis.ticks[-1] * 1.02 if len(axis.ticks) > 1 else 1),
+               ylim=(-0.02, 1.04), xticks=axis.ticks)
+        ax.set_ylabel(ylabel, fontsize=FONT)
+        ax.set_xlabel(axis.label, fontsize=FONT)
+        ax.tick_params(labelsize=FONT)
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        ax.set_title(plot_text(title), loc="left", fontweight="bold")
-        lines = [plot_text(line) for line in estimates]
-        if p_value is not None:
-            lines.append(f"{test_name} P = {format_p(p_value)}")
-        if lines:
-            y = 0.04 if kind == "survival" else 0.96
-            ax.text(0.98, y, "\n".join(lines), transform=ax.transAxes, ha="right",
-                    va="bottom" if kind == "survival" else "top", fontsize=9,
-                    bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#cccccc", alpha=0.9))
+        shown = ax.set_title("\n".join(title_lines), loc="left", fontweight="bold",
+                             fontsize=FONT + 1, pad=header_h * 72 + 3)
+        shown.set_x(edge)
+        y = 1 + (header_h - 0.04) / PLOT_HEIGHT  # the header's top, in axes fractions
+        if first:
+            ax.text(edge, y, first, transform=ax.transAxes, ha="left", va="top",
+                    fontsize=FONT, gid="estimates")
+            y -= LINE / PLOT_HEIGHT
         if groups is not None:  # handles given: a label starting with "_" is still shown
-            handles = [matplotlib.lines.Line2D([], [], color=c.colour, lw=1.8) for c in curves]
-            ax.legend(handles, [plot_text(c.label) for c in curves],
-                      loc="lower left" if kind == "survival" else "upper left", frameon=False)
+            handles = [matplotlib.lines.Line2D([], [], color=c.colour, lw=2) for c in curves]
+            box = ax.legend(handles, legend, loc="upper left", bbox_to_anchor=(edge, y),
+                            frameon=False, fontsize=FONT, borderaxespad=0, borderpad=0,
+                            labelspacing=0.45 * FONT / FONT, handlelength=1.5,
+                            handletextpad=0.5)
+            box.set_gid("estimates")
 
-        risk = fig.add_subplot(grid[1], sharex=ax)
-        days = months_to_days(ticks)
-        widest = 1
+        risk = fig.add_axes((left / WIDTH, bottom / height, plot_w / WIDTH, risk_h / height),
+                            sharex=ax)
         for row, curve in enumerate(curves):
-            counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event, days)
-            y = len(curves) - 1 - row
-            for x, n in zip(ticks, counts, strict=True):
-                shown = count_text(n, thousands=True)
-                widest = max(widest, len(shown))
-                risk.text(x, y, shown, ha="center", va="center", fontsize=9, color=curve.colour)
-        risk.set_yticks(range(len(curves)), [plot_text(c.label) for c in reversed(curves)],
-                        fontsize=9)
-        risk.set_ylim(-0.6, len(curves) - 0.4)
-        risk.set_title("Number at risk", loc="left", fontsize=9)
+            counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event,
+                                     months_to_days(axis.ticks / axis.per_month))
+            for x, k in zip(axis.ticks, counts, strict=True):
+                risk.text(x, n - 1 - row, count_text(k, thousands=True), ha="center",
+                          va="center", fontsize=FONT, color=curve.colour)
+        risk.set_yticks(range(n), [plot_text(c.label) for c in reversed(curves)],
+                        fontsize=FONT)
+        risk.set_ylim(-0.5, n - 0.5)
+        risk.set_title("Number at risk", loc="left", fontsize=FONT, pad=4).set_x(edge)
         risk.tick_params(axis="x", labelbottom=False, length=0)
         # the first column is centred on x = 0: keep the group labels clear of its half-width
-        risk.tick_params(axis="y", length=0, pad=6 + 2.9 * widest)
+        risk.tick_params(axis="y", length=0, pad=6 + 72 * char * widest / 2)
         for side in ("left", "bottom", "top", "right"):
             risk.spines[side].set_visible(False)
-        # room on the left for the longest group label, its padding and the y-axis label (at
-        # most half the width: a longer label is cut by the figure's edge, not the plot)
-        labels = max(len(plot_text(c.label)) for c in curves)
-        left = 0.05 + 0.0105 * labels + (6 + 2.9 * widest) / 518
-        fig.subplots_adjust(left=min(0.5, max(0.2, left)),
-                            right=0.97, top=0.93, bottom=0.06)
         return fig
 
 
 def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> dict:
-    """Save a figure as PNG and SVG in `folder`; return the two paths."""
+    """Save a figure as PNG (at :data:`PNG_DPI`) and SVG in `folder`; return the two paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
     with figure_style():  # the SVG hash salt is read as the file is written
-        fig.savefig(paths["png"], dpi=150)
+        fig.savefig(paths["png"], dpi=PNG_DPI)
         fig.savefig(paths["svg"], metadata={"Date": None})
     return paths

@@ -76,3 +76,36 @@ def in_sentence(label: str) -> str:
     if len(stem) > 2 and stem[1:].islower() and stem.isalpha() and stem not in KEEP_CASE:
         return prefix + rest[:1].lower() + rest[1:]
     return label
+
+
+#: A space that never breaks a line: inside ``(n = 36)`` and between a number and its unit.
+NBSP = "\u00a0"
+
+
+def group_header(label: str, n_text: str) -> str:
+    """A column header naming a group and its size, ``CAR-T (n = 27)``, whose ``(n = 27)``
+    never breaks over two lines (the spaces inside it are non-breaking); `n_text` is the
+    count as the disclosure prints it."""
+    return f"{label} (n{NBSP}={NBSP}{n_text})"
+
+
+def range_decimals(values) -> int:
+    """The decimals a row of medians and ranges is printed with, the same for every cell:
+    none when every value is whole (days, years), one when the data are whole but a median
+    falls between two of them (``27.5``), otherwise two, as the paper prints."""
+    finite = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if all(v.is_integer() for v in finite):
+        return 0
+    if all((2 * v).is_integer() for v in finite):
+        return 1
+    return 2
+
+
+def format_median_range(median: float, low: float, high: float, decimals: int = 2) -> str:
+    """``16.82 (7.29–62.21)``: a median and its range at the same number of `decimals`."""
+    def one(x):
+        return "–" if x is None or math.isnan(x) else f"{x:.{decimals}f}"
+
+    if median is None or math.isnan(median):
+        return "–"
+    return f"{one(median)} ({one(low)}–{one(high)})"

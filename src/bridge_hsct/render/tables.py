@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 from great_tables import GT, loc, style
 from IPython.display import Markdown
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 
 from .disclosure import suppress_counts
 from .escaping import markdown_code, spreadsheet_frame
@@ -58,9 +60,10 @@ class Table:
                               subtitle=subtitle, highlight=self.highlight, **options)
 
     def save(self, folder: str | Path, name: str) -> Path | None:
-        """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`);
-        None, and no file, when it has no rows."""
-        return save_table(self.numbers, folder, name)
+        """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`),
+        the workbook led by the table as shown; None, and no file, when it has no rows."""
+        shown = shown_table(self.display, self.notes) if not self.display.empty else None
+        return save_table(self.numbers, folder, name, shown)
 
     def download(self, csv: Path | None, what: str, contents: str = "") -> Markdown:
         """The download line of this table saved at `csv` (see :func:`download_markdown`)."""
@@ -110,6 +113,33 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
     rows with ``indent_col`` ≥ 1 are indented that many steps under their header row (shown
     bold), and the rows at the positions in `highlight` are shaded.
     """
+    body, steps, notes = shown_table(display, notes, test_col, indent_col)
+    table = GT(body, rowname_col=stub, id=table_id).tab_header(title=title, subtitle=subtitle)
+    for step in sorted(set(steps) - {0}):
+        table = table.tab_stub_indent(rows=[int(i) for i in steps.index[steps == step]],
+                                      indent=2 * step)
+    headers = [int(i) for i in steps.index[steps == 0]]
+    table = table.tab_style(style=style.text(weight="bold"), locations=loc.stub(rows=headers))
+    if highlight:
+        table = table.tab_style(style=style.fill(color=HIGHLIGHT), locations=loc.body(
+            rows=list(highlight)))
+    for note in notes:
+        table = table.tab_source_note(note)
+    return table.tab_options(table_font_size="14px", table_width="100%")
+
+
+def shown_table(display: pd.DataFrame, notes: Sequence[str] = (), test_col: str | None = "Test",
+                indent_col: str | None = "indent") -> tuple[pd.DataFrame, pd.Series, list]:
+    """What a reader sees of a display table, on the page and in its Excel file: the counts
+    passed through the disclosure, each P value with the mark of its test, the indentation
+    step of each row (0: a header, shown bold), and the notes, the tests' first.
+
+    Returns
+    -------
+    body : the shown columns (without `test_col` and `indent_col`).
+    steps : the indentation step of each row, by position.
+    notes : the tests' footnotes followed by `notes`.
+    """
     body = suppress_counts(display).copy()  # the one gate every displayed table passes
     notes = list(notes)
     if test_col and test_col in body:
@@ -125,26 +155,31 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
     if indent_col and indent_col in body:
         steps = pd.Series(body[indent_col].astype(int).to_numpy())
         body = body.drop(columns=indent_col)
-    table = GT(body, rowname_col=stub, id=table_id).tab_header(title=title, subtitle=subtitle)
-    for step in sorted(set(steps) - {0}):
-        table = table.tab_stub_indent(rows=[int(i) for i in steps.index[steps == step]],
-                                      indent=2 * step)
-    headers = [int(i) for i in steps.index[steps == 0]]
-    table = table.tab_style(style=style.text(weight="bold"), locations=loc.stub(rows=headers))
-    if highlight:
-        table = table.tab_style(style=style.fill(color=HIGHLIGHT), locations=loc.body(
-            rows=list(highlight)))
-    for note in notes:
-        table = table.tab_source_note(note)
-    return table.tab_options(table_font_size="14px", table_width="100%")
+    return body.reset_index(drop=True), steps, notes
 
 
-def save_table(frame: pd.DataFrame, folder: str | Path, name: str) -> Path | None:
+def abbreviations_note(display: pd.DataFrame, glossary: dict[str, str]) -> str:
+    """``Abbreviations: HID, haploidentical donor; ...`` for the abbreviations of `glossary`
+    that the table shows (as a word of a cell or header), in the glossary's order; "" when
+    it shows none."""
+    text = " ".join([*map(str, display.columns), *display.astype(str).to_numpy().ravel()])
+    used = [f"{short}, {long}" for short, long in glossary.items()
+            if re.search(rf"(?<![\w-]){re.escape(short)}(?![\w])", text)]
+    return "Abbreviations: " + "; ".join(used) + "." if used else ""
+
+
+def save_table(frame: pd.DataFrame, folder: str | Path, name: str,
+               shown: tuple[pd.DataFrame, pd.Series, list] | None = None) -> Path | None:
     """Write a table as ``name.csv`` and ``name.xlsx`` in `folder`; return the CSV path.
 
     A frame without rows is not written (a header-only file, or a 1-byte one when it has no
     columns either, is no download): any file of that name left by an earlier run is removed
     and None is returned, so that the page can say why there is nothing to download.
+
+    With `shown` (:func:`shown_table` of the displayed table), the workbook's first sheet
+    is the table as the page shows it (its headers, bold header rows, indented lines, the
+    notes under it) and the tidy numbers are its second sheet; the CSV stays tidy, for
+    programs.
 
     Small counts are written as ``< k`` when suppression is on (:mod:`.disclosure`). Text
     that a spreadsheet would run as a formula (``=1+2``, ``@SUM(…)``) is kept as text: with
@@ -160,7 +195,7 @@ def save_table(frame: pd.DataFrame, folder: str | Path, name: str) -> Path | Non
     frame = suppress_counts(frame)
     folder.mkdir(parents=True, exist_ok=True)
     spreadsheet_frame(frame).to_csv(path, index=False)
-    (folder / f"{name}.xlsx").write_bytes(workbook_bytes(frame, name[:31]))
+    (folder / f"{name}.xlsx").write_bytes(workbook_bytes(frame, name[:31], shown))
     return path
 
 
@@ -169,16 +204,48 @@ _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
 
 
-def workbook_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
-    """`frame` as an ``.xlsx`` workbook of one sheet whose text cells are all text cells
-    (never formulas), with fixed timestamps."""
+#: The sheets of a workbook saved with its displayed table.
+SHOWN_SHEET, NUMBERS_SHEET = "Table", "Numbers"
+
+
+def _write_shown(writer, shown: tuple[pd.DataFrame, pd.Series, list]) -> None:
+    """The displayed table on its own sheet: bold headers and header rows, indented lines,
+    the notes under it, the first column wide enough to read."""
+    body, steps, notes = shown  # text cells stay text: see workbook_bytes
+    body.to_excel(writer, index=False, sheet_name=SHOWN_SHEET)
+    sheet = writer.sheets[SHOWN_SHEET]
+    indented = steps.gt(0).any()
+    for i, step in enumerate(steps, start=2):
+        cell = sheet.cell(row=i, column=1)
+        if step:
+            cell.alignment = Alignment(indent=2 * int(step))
+        elif indented:
+            cell.font = Font(bold=True)
+    for j, note in enumerate(notes, start=len(body) + 3):
+        sheet.cell(row=j, column=1, value=note)
+    sheet.column_dimensions["A"].width = min(60, 4 + max(
+        [len(str(v)) for v in body.iloc[:, 0]] + [10]))
+    for k in range(2, body.shape[1] + 1):
+        sheet.column_dimensions[get_column_letter(k)].width = min(40, 2 + max(
+            [len(str(v)) for v in body.iloc[:, k - 1]] + [len(str(body.columns[k - 1])), 6]))
+
+
+def workbook_bytes(frame: pd.DataFrame, sheet: str,
+                   shown: tuple[pd.DataFrame, pd.Series, list] | None = None) -> bytes:
+    """`frame` as an ``.xlsx`` workbook whose text cells are all text cells (never
+    formulas), with fixed timestamps: one sheet named `sheet`, or, with `shown`, the
+    displayed table first (:data:`SHOWN_SHEET`) and `frame` second (:data:`NUMBERS_SHEET`)."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        if shown is not None:
+            _write_shown(writer, shown)
+            sheet = NUMBERS_SHEET
         frame.to_excel(writer, index=False, sheet_name=sheet)
-        for row in writer.sheets[sheet].iter_rows():
-            for cell in row:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # openpyxl makes "=…" a formula otherwise
+        for book_sheet in writer.sheets.values():
+            for row in book_sheet.iter_rows():
+                for cell in row:
+                    if isinstance(cell.value, str):
+                        cell.data_type = "s"  # openpyxl makes "=…" a formula otherwise
     source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
