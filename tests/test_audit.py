@@ -17,21 +17,26 @@ from bridge_hsct.paper.audit import (
     audit_report,
     audit_score,
     audit_table,
-    printing_precision,
+    judgement,
+    overall_score,
+    score_sentence,
 )
+from bridge_hsct.paper.published import load_published, printed_precision
+from bridge_hsct.paths import DEFAULT_DATA
 from conftest import small_cohort
 
 
 def registry(rows):
     columns = ["id", "source", "locator", "section", "quantity", "group", "statistic",
-               "value", "method", "tolerance", "followed", "note"]
+               "value", "method", "tolerance", "followed", "note", "printed"]
     frame = pd.DataFrame([dict(zip(columns, r, strict=True)) for r in rows])
     return frame
 
 
-def row(id_, quantity, group, statistic, value, method=None, tolerance=0.0, followed=None):
+def row(id_, quantity, group, statistic, value, method=None, tolerance=0.0, followed=None,
+        printed=""):
     return (id_, "table1", "", "baseline", quantity, group, statistic, value, method,
-            tolerance, followed, "")
+            tolerance, followed, "", printed)
 
 
 @pytest.fixture
@@ -88,10 +93,123 @@ def test_score_counts_only_checked_numbers(cohort):
     assert (score["reproduced"], score["checked"], score["numbers"]) == (1, 2, 3)
 
 
-def test_printing_precision():
-    assert printing_precision(28.07) == pytest.approx(0.005)
-    assert printing_precision(13.0) == pytest.approx(0.5)
-    assert printing_precision(5.335) == pytest.approx(0.0005)
+def test_printed_precision():
+    assert printed_precision("28.07") == pytest.approx(0.005)
+    assert printed_precision("13") == pytest.approx(0.5)
+    assert printed_precision("5.335") == pytest.approx(0.0005)
+    assert printed_precision("17.60") == pytest.approx(0.005)  # not 0.05 as "17.6"
+    assert printed_precision(17.6) == pytest.approx(0.05)       # a float has lost the zero
+
+
+def test_a_number_is_judged_by_its_printed_precision(cohort):
+    # ages 30 45 12 58 27 40: the median is 35; printed "35.0" allows ±0.05, "35.00" ±0.005
+    audit = audit_table(cohort, registry([
+        row("one", "age_years", "whole", "median", 35.04, printed="35.04"),
+        row("two", "age_years", "whole", "median", 35.04, printed="35.0"),
+        row("three", "age_years", "whole", "median", 35.006, printed="35.006"),
+    ])).set_index("id")
+    assert audit.loc["one", "status"] == DIFFERS
+    assert audit.loc["two", "tolerance"] == pytest.approx(0.05)
+    assert audit.loc["three", "status"] == DIFFERS
+    assert audit.loc["one", "rule"] == "printed precision"
+
+
+def test_a_p_value_far_off_is_not_reproduced(cohort):
+    # sex by arm: [[2, 1], [1, 2]] -> Fisher P = 1.0 exactly
+    off = registry([row("far", "sex", "Alpha vs Beta", "p_value", 0.9989, "fisher", 0.0005,
+                        printed="0.9989"),
+                    row("near", "sex", "Alpha vs Beta", "p_value", 1.0, "fisher", 0.0005,
+                        printed="1.000")])
+    audit = audit_table(cohort, off).set_index("id")
+    assert audit.loc["far", "status"] == DIFFERS
+    assert audit.loc["near", "status"] == REPRODUCED
+
+
+def test_p_value_tolerances_follow_the_printed_string_and_the_method():
+    Row = type("Row", (), {})
+
+    def p_row(printed, method, tolerance):
+        r = Row()
+        r.statistic, r.value, r.printed, r.method, r.tolerance = (
+            "p_value", float(printed), printed, method, tolerance)
+        return r
+
+    # an exact test or a t-test: the printed precision, whatever a looser registry says
+    assert judgement(p_row("0.027", "t_test", 0.0005)) == (pytest.approx(0.0005),
+                                                           "printed precision")
+    tolerance, rule = judgement(p_row("0.862", "log_rank", 0.02586))
+    assert tolerance == pytest.approx(0.02586) and "3%" in rule
+    assert 0.0011 > judgement(p_row("0.027", "log_rank", 0.0008))[0]
+
+
+def test_calendar_facts_are_checked_from_the_transplant_dates(cohort):
+    data = cohort.data.assign(hsct_date=pd.to_datetime(
+        ["2017-03-01", "2018-01-01", "2020-06-30", "2019-01-01", "2021-01-01", "2023-04-02"]))
+    audit = audit_table(Cohort(data, "arm"), registry([
+        row("start", "study_start", "whole", "date", 20170301),
+        row("end", "study_end", "whole", "date", 20230331),
+        row("cutoff", "data_cutoff", "whole", "date", 20300101),
+    ])).set_index("id")
+    assert audit.loc["start", "status"] == REPRODUCED       # first transplant on the start
+    assert audit.loc["end", "status"] == DIFFERS            # one transplant two days late
+    assert audit.loc["end", "difference"] == 2
+    assert audit.loc["cutoff", "status"] == REPRODUCED
+
+
+@pytest.fixture(scope="module")
+def synthetic_audit():
+    from bridge_hsct.cohort.validate import validate_cohort
+
+    data = validate_cohort(pd.read_csv(DEFAULT_DATA))
+    return audit_table(Cohort(data, "arm"), load_published()).set_index("id")
+
+
+def test_donor_age_uses_fisher_on_the_split(synthetic_audit):
+    for key in ["table1.donor_age_years.p_value", "results.donor_age_years.p_value"]:
+        hit = synthetic_audit.loc[key]
+        assert hit["status"] == REPRODUCED, hit
+        assert abs(hit["recomputed"] - 0.111) <= 0.0005
+
+
+def test_crs_rows_are_computed_from_the_crs_grade(synthetic_audit):
+    crs = synthetic_audit.loc[["results.crs_grade_ge1.count.whole",
+                               "results.crs_grade_1_2.p_value", "results.crs_grade_3.p_value"]]
+    assert (crs["status"] == REPRODUCED).all(), crs[["recomputed", "note"]]
+    assert crs["recomputed"].iloc[0] == 29
+
+
+def test_every_registry_row_is_computed_or_says_honestly_why_not(synthetic_audit):
+    missing = synthetic_audit[synthetic_audit["status"] == NOT_COMPUTABLE]
+    for key, hit in missing.iterrows():
+        assert "data dictionary" in hit["note"], (key, hit["note"])
+    assert set(missing.index) >= {"methods.gvhd_prophylaxis_mtx.count.whole",
+                                  "results.hzv_reactivation.count.whole",
+                                  "results.hhv6_reactivation.count.whole",
+                                  "methods.conditioning_flu_bu.count.whole"}
+    dates = synthetic_audit[synthetic_audit["statistic"] == "date"]
+    assert (dates["status"] == REPRODUCED).all()
+
+
+def test_no_p_value_passes_beyond_its_printed_precision_without_a_reason(synthetic_audit):
+    passed = synthetic_audit[(synthetic_audit["statistic"] == "p_value")
+                             & (synthetic_audit["status"] == REPRODUCED)]
+    printed = load_published().set_index("id")["printed"]
+    loose = passed[passed["difference"].abs()
+                   > printed[passed.index].map(printed_precision) + 1e-9]
+    assert len(loose) >= 5  # the log-rank P values of reconstructed survival
+    assert loose["rule"].str.contains("reconstructed event times").all(), loose
+
+
+def test_the_score_sentence_says_the_cohort_was_fitted_to_the_numbers():
+    data = pd.read_csv(DEFAULT_DATA)
+    overall = overall_score(data, "arm")
+    sentence = score_sentence(overall)
+    assert sentence.startswith(f"**Reproduction audit:** {overall['reproduced']} of "
+                               f"{overall['checked']} published numbers")
+    assert "synthetic" in sentence and "generated to match" in sentence
+    assert "not fitted to" in sentence
+    kinds = overall["kinds"]
+    assert sum(k["checked"] for k in kinds.values()) == overall["checked"]
 
 
 def test_another_cohort_gets_a_comparison_without_verdicts(cohort_csv, tmp_path):

@@ -13,7 +13,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bridge_hsct.paper.published import DEFAULT_PATH, load_published, published_value
+from bridge_hsct.paper.published import (
+    DEFAULT_PATH,
+    MODEL_P_METHODS,
+    is_condition,
+    load_published,
+    p_value_tolerance,
+    parse_condition,
+    printed_precision,
+    published_value,
+)
 
 PAPER = Path(os.environ.get(
     "BRIDGE_HSCT_PAPER",
@@ -71,7 +80,7 @@ def _denominator(reg: pd.DataFrame, group: str) -> float | None:
 def test_registry_validates(reg):
     assert list(reg.columns) == ["id", "source", "locator", "section", "quantity", "group",
                                  "statistic", "value", "unit", "method", "tolerance",
-                                 "conflict", "followed", "note"]
+                                 "conflict", "followed", "note", "printed"]
     assert len(reg) > 250
     assert reg.value.dtype == float
 
@@ -345,3 +354,73 @@ def test_text_values_are_printed_where_the_locator_says(raw, paper):
             assert row["value"] in NUMBER.findall(text), (row["id"], row["locator"])
         checked += 1
     assert checked >= 150
+
+
+# ------------------------------------------------------------------ conditions and tolerances
+def _conditions(reg) -> set[str]:
+    """Every condition the registry writes: in a quantity, a group, or a side of a contrast."""
+    out = set()
+    for text in list(reg.quantity) + list(reg.group):
+        if " vs " in text and ":" in text:
+            var, sides = (s.strip() for s in text.split(":", 1))
+            out |= {f"{var}{s}" if s[0] in "<>≤≥" else f"{var}={s}"
+                    for s in (x.strip() for x in sides.split(" vs "))}
+        elif is_condition(text):
+            out.add(text)
+    return out
+
+
+def test_the_condition_parser_reads_every_registry_condition(reg):
+    conditions = _conditions(reg)
+    assert {"crs_grade>=1", "crs_grade=1-2", "age_years<=40", "donor_age_years>40"} \
+        <= conditions
+    for text in conditions:
+        condition = parse_condition(text)
+        assert condition.var and condition.op in {"=", "!=", ">", ">=", "<", "<=", "range"}
+
+
+def test_the_condition_parser_selects_as_written():
+    data = pd.DataFrame({"g": [0, 1, 2, 3, None], "s": ["PB", "PB+BM", "PB", None, "PB"]})
+
+    def pick(text):  # None where unknown
+        return [None if pd.isna(x) else x for x in parse_condition(text).select(data)]
+
+    assert pick("g>=1") == pick("g ≥ 1") == [False, True, True, True, None]
+    assert pick("g=1-2") == pick("g=1–2") == [False, True, True, False, None]
+    assert pick("g≤1") == [True, True, False, False, None]
+    assert pick("g!=0") == [False, True, True, True, None]
+    assert pick("s=PB+BM") == [False, True, False, None, False]
+    assert pick("g") == [False, True, False, False, None]
+    for bad in ["g=>1", "g>high", "g=3-1", "=1", ""]:
+        with pytest.raises(ValueError):
+            parse_condition(bad)
+    with pytest.raises(ValueError, match="not numeric"):
+        parse_condition("s>1").select(data)
+
+
+def test_p_value_tolerances_follow_the_printed_precision_and_the_method(reg):
+    rows = reg[reg.statistic == "p_value"]
+    assert len(rows) > 80
+    for row in rows.itertuples():
+        assert row.tolerance == pytest.approx(p_value_tolerance(row.printed, row.method)), row.id
+        if row.method not in MODEL_P_METHODS:
+            assert row.tolerance == pytest.approx(printed_precision(row.printed)), row.id
+    followup = reg.set_index("id").loc["table1.followup.p_value"]
+    assert followup.tolerance < 0.0011  # 0.0281 for a printed 0.027 must not pass
+
+
+def test_the_printed_string_is_kept(reg):
+    tnc = reg.set_index("id").loc["table1.tnc_dose.car_t.median"]
+    assert tnc.printed == "17.60" and printed_precision(tnc.printed) == pytest.approx(0.005)
+
+
+def test_facts_without_a_column_say_so(reg):
+    from bridge_hsct.cohort.schema import BY_NAME
+
+    for key in ["methods.gvhd_prophylaxis_mtx.count.whole",
+                "methods.gvhd_prophylaxis_pt_cy.count.whole", "results.gvhd_prophylaxis.p_value",
+                "results.hzv_reactivation.count.whole", "results.hhv6_reactivation.count.whole",
+                "methods.conditioning_flu_bu.count.whole"]:
+        row = reg.set_index("id").loc[key]
+        assert "not computable from the data dictionary" in row.note, key
+        assert parse_condition(row.quantity).var not in BY_NAME, key

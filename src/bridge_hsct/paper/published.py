@@ -9,8 +9,11 @@ several readings of the same quantity, which reading the project follows (``conf
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -89,7 +92,8 @@ def load_published(path: str | Path | None = None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per published number, ``value`` and ``tolerance`` as floats, empty text
-        fields as ``""``.
+        fields as ``""``, and ``printed``: the value as the file writes it ("17.60"), whose
+        last digit gives the printed precision (:func:`printed_precision`).
 
     Raises
     ------
@@ -98,7 +102,7 @@ def load_published(path: str | Path | None = None) -> pd.DataFrame:
     """
     raw = pd.read_csv(path or DEFAULT_PATH, dtype=str, keep_default_na=False)
     try:
-        return REGISTRY_SCHEMA.validate(raw, lazy=True)
+        registry = REGISTRY_SCHEMA.validate(raw.copy(), lazy=True)
     except pa.errors.SchemaErrors as exc:
         problems = {}
         for case in exc.failure_cases.itertuples(index=False):
@@ -112,6 +116,8 @@ def load_published(path: str | Path | None = None) -> pd.DataFrame:
                                     f"{case.check} (got {case.failure_case!r})")
         raise ValueError("invalid published-values registry:\n  "
                          + "\n  ".join(problems.values())) from None
+    registry["printed"] = raw["value"].str.strip()
+    return registry
 
 
 def published_value(registry: pd.DataFrame, id: str) -> float:
@@ -138,3 +144,141 @@ def published_value(registry: pd.DataFrame, id: str) -> float:
     if hit.empty:
         raise KeyError(f"no published value with id {id!r}")
     return float(hit.iloc[0])
+
+
+def printed_precision(printed: str | float) -> float:
+    """Half a unit of the last printed digit: "17.60" → 0.005, "0.82" → 0.005, "13" → 0.5.
+
+    Give the text as printed: a float loses trailing zeros (17.60 reads as 17.6), so a float
+    argument gives the precision of its shortest representation.
+    """
+    text = printed if isinstance(printed, str) else f"{printed:.6g}"
+    text = text.strip()
+    if "e" in text.lower():
+        raise ValueError(f"printed value in exponent form: {text!r}")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10.0 ** -decimals
+
+
+#: P values whose recomputation rests on reconstructed event times (log-rank, Cox models)
+#: are judged within this share of their value, never tighter than the printed precision;
+#: every other P value (exact tests on counts, t-tests on values) to its printed precision.
+MODEL_P_METHODS = ("log_rank", "cox_multivariate")
+MODEL_P_RELATIVE = 0.03
+
+
+def p_value_tolerance(printed: str, method: str) -> float:
+    """The registry's tolerance of a P value printed as ``printed`` and computed by
+    ``method``: half a unit of its last digit ("0.027" → 0.0005), or for a model-based P
+    (:data:`MODEL_P_METHODS`) :data:`MODEL_P_RELATIVE` of its value if that is larger
+    ("0.862" → 0.02586)."""
+    precision = printed_precision(printed)
+    if method in MODEL_P_METHODS:
+        return max(precision, round(MODEL_P_RELATIVE * float(printed), 6))
+    return precision
+
+
+# --- the registry's conditions ---------------------------------------------------------------
+#: operators a registry condition may use, with their spellings
+OPERATORS = {"=": "=", "==": "=", "!=": "!=", "≠": "!=", ">": ">", ">=": ">=", "≥": ">=",
+             "<": "<", "<=": "<=", "≤": "<="}
+_CONDITION = re.compile(r"^\s*(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s*"
+                        r"(?P<op>==|!=|>=|<=|≠|≥|≤|=|>|<)\s*(?P<level>\S.*?)\s*$")
+_NAME = re.compile(r"^\s*(?P<var>[A-Za-z_][A-Za-z0-9_]*)\s*$")
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_RANGE = re.compile(rf"^(?P<low>{_NUMBER})\s*(?:-|–|—|to)\s*(?P<high>{_NUMBER})$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A registry condition such as ``crs_grade>=1``, ``crs_grade=1-2`` or ``sex=M``.
+
+    ``op`` is one of ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=`` or ``range`` (inclusive
+    ``low-high``, written ``var=low-high``); a bare variable name means ``var=1``.
+    """
+
+    var: str
+    op: str
+    level: str | tuple[float, float]
+
+    def select(self, data: pd.DataFrame) -> pd.Series:
+        """True / False for each patient, NaN where the variable is unknown.
+
+        Raises
+        ------
+        KeyError
+            If the variable is not a column of ``data``.
+        ValueError
+            If an order or range is asked of a variable whose values are not numbers.
+        """
+        values = data[self.var]
+        known = values.notna()
+        if self.op == "range":
+            low, high = self.level
+            numbers = _numbers(values, self)
+            hit = (numbers >= low) & (numbers <= high)
+        elif self.op in {"=", "!="}:
+            hit = values == _same_type(values, self.level)
+            hit = ~hit if self.op == "!=" else hit
+        else:
+            level, numbers = float(self.level), _numbers(values, self)
+            hit = {">": numbers > level, ">=": numbers >= level, "<": numbers < level,
+                   "<=": numbers <= level}[self.op]
+        return hit.astype(object).where(known, np.nan)
+
+
+def _numbers(values: pd.Series, condition: Condition) -> pd.Series:
+    try:
+        return pd.to_numeric(values)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{condition.var}' is not numeric, so '{condition.op}' cannot "
+                         "apply") from None
+
+
+def _same_type(values: pd.Series, level: str):
+    """``level`` as a number when the column holds numbers (``=1`` on a 0/1 column)."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        try:
+            return float(level)
+        except ValueError:
+            return level
+    return level
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse a registry condition (a quantity or group such as ``age_years>40``).
+
+    Accepts ``var OP level`` with OP in :data:`OPERATORS` (``≥`` and ``≤`` included),
+    ``var=low-high`` for an inclusive numeric range, and a bare ``var`` (meaning ``var=1``).
+
+    Raises
+    ------
+    ValueError
+        If the text is none of these (the message quotes it).
+    """
+    match = _CONDITION.match(text)
+    if match is None:
+        name = _NAME.match(text)
+        if name is None:
+            raise ValueError(f"not a condition: {text!r}")
+        return Condition(name["var"], "=", "1")
+    op, level = OPERATORS[match["op"]], match["level"]
+    if level[0] in "<>=!≤≥≠":
+        raise ValueError(f"unknown operator in {text!r}")
+    span = _RANGE.match(level)
+    if span is not None and op == "=":
+        low, high = float(span["low"]), float(span["high"])
+        if low > high:
+            raise ValueError(f"empty range in {text!r}")
+        return Condition(match["var"], "range", (low, high))
+    if op not in {"=", "!="}:
+        try:
+            float(level)
+        except ValueError:
+            raise ValueError(f"'{match['op']}' needs a number in {text!r}") from None
+    return Condition(match["var"], op, level)
+
+
+def is_condition(text: str) -> bool:
+    """Whether ``text`` is a condition with an operator (not a bare variable name)."""
+    return _CONDITION.match(text) is not None

@@ -115,7 +115,7 @@ class Evaluator:
         self.published = np.array([min(t.published, MAX_FOLLOWUP / DAYS_PER_MONTH)
                                    if t.kind == "followup" else t.published
                                    for t in self.targets])
-        tol = np.array([t.tolerance for t in self.targets])
+        tol = np.array([t.loss_tolerance for t in self.targets])
         self.is_cox = self.kinds == "cox"
         # hazard ratios are compared on the log scale: tolerance log(1 + tol / value)
         cox_tol = np.array([math.log1p(t.tolerance / t.published) if t.kind == "cox"
