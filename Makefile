@@ -22,7 +22,7 @@ PARAMETERS = $(COHORT_PARAMETERS) $(if $(ALPHA),--alpha $(ALPHA)) \
 	$(if $(MIN_CELL),--min-cell-count $(MIN_CELL)) \
 	$(if $(GROUP_LABEL),--group-label "$(GROUP_LABEL)") $(if $(TITLE),--title "$(TITLE)")
 
-.PHONY: install book pdf validate template dictionary cohort test lint lock clean bench
+.PHONY: install book pdf bundle pool validate template dictionary cohort test lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORD
 
 pdf: install  ## the website and the whole book as one PDF, OUT/supplement.pdf (same parameters as book)
 	$(BIN)/python -m bridge_hsct build --pdf --out "$(OUT)" $(PARAMETERS)
+
+TIME_UNIT ?= days
+BUNDLE    ?=
+BUNDLES   ?=
+bundle: install  ## a centre's aggregate-only bundle: BUNDLE=ours.bundle.zip DATA=ours.csv [GROUP_COL, TIME_UNIT=days|weeks|months, MIN_CELL]
+	@test -n "$(BUNDLE)" -a -n "$(DATA)" || { echo "error: give DATA=your.csv BUNDLE=your.bundle.zip" >&2; exit 2; }
+	$(BIN)/python -m bridge_hsct bundle --data "$(DATA)" --out "$(BUNDLE)" \
+		$(if $(GROUP_COL),--group-col "$(GROUP_COL)") --time-unit $(TIME_UNIT) \
+		$(if $(MIN_CELL),--min-cell-count $(MIN_CELL))
+
+pool: install  ## pooled survival, log-rank and Gray's test of centres' bundles: BUNDLES="a.zip b.zip"
+	@test -n "$(BUNDLES)" || { echo "error: give BUNDLES=\"a.zip b.zip\"" >&2; exit 2; }
+	$(BIN)/python -m bridge_hsct pool $(BUNDLES)
 
 validate: install  ## list every problem of DATA (with GROUP_COL, GROUP_ORDER, CUTOFF, LANDMARK)
 	$(BIN)/python -m bridge_hsct validate $(COHORT_PARAMETERS)

@@ -398,16 +398,19 @@ def test_an_inconsistent_life_table_is_refused():
 # Command line
 # ---------------------------------------------------------------------------------------------
 def test_command_line_bundle_and_pool(simulated_centres, tmp_path, capsys):
+    """``python -m bridge_hsct bundle|pool`` (the book's command line hands them on)."""
+    from bridge_hsct.book.cli import main as cli_main
+
     paths = []
     for i, centre in enumerate(simulated_centres):
         data = tmp_path / f"c{i}.csv"
         centre.to_csv(data, index=False)
         paths.append(tmp_path / f"c{i}.bundle.zip")
-        assert bundles.main(["bundle", "--data", str(data), "--out", str(paths[-1])]) == 0
+        assert cli_main(["bundle", "--data", str(data), "--out", str(paths[-1])]) == 0
     assert "exact" in capsys.readouterr().out
-    assert bundles.main(["pool", *map(str, paths), "--landmark-months", "24"]) == 0
+    assert cli_main(["pool", *map(str, paths), "--landmark-months", "24"]) == 0
     out = capsys.readouterr().out
     assert "log-rank stratified by centre: chi2 =" in out
     assert "Gray stratified by centre" in out and "survival at 24 months" in out
-    assert bundles.main(["bundle", "--data", str(tmp_path / "absent.csv"),
-                         "--out", str(tmp_path / "x.zip")]) == 2
+    assert cli_main(["bundle", "--data", str(tmp_path / "absent.csv"),
+                     "--out", str(tmp_path / "x.zip")]) == 2

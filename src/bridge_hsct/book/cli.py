@@ -1,4 +1,5 @@
-"""Command line: ``python -m bridge_hsct {build,validate,template,dictionary}``.
+"""Command line: ``python -m bridge_hsct {build,validate,template,dictionary,bundle,pool}``
+(``bundle`` and ``pool`` are :mod:`bridge_hsct.paper.bundle`'s).
 
 Every error a user can cause (a bad argument, an unreadable or invalid cohort file, an
 output folder that cannot be written) ends in ``error: ...`` on stderr, naming the file,
@@ -23,6 +24,7 @@ from ..cohort.validate import (
     check_group_order,
     check_landmark,
 )
+from ..paper.bundle import main as bundle_main
 from .build import BuildError, BuildLocked, build
 from .parameters import ParameterError, Parameters, option_of, parse_option
 
@@ -87,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="cohort_template.csv")
 
     commands.add_parser("dictionary", help="print the data dictionary (Markdown)")
+
+    # listed for --help; their arguments are bridge_hsct.paper.bundle's (see main)
+    commands.add_parser("bundle", help="write a centre's aggregate-only bundle "
+                                       "(bundle --help)")
+    commands.add_parser("pool", help="print the pooled analysis of centres' bundles "
+                                     "(pool --help)")
     return parser
 
 
@@ -156,7 +164,7 @@ def _validate(args: argparse.Namespace) -> None:
           + ", ".join(f"{g}: {counts[g]}" for g in groups))
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
         _build(args)
     elif args.command == "validate":
@@ -165,6 +173,7 @@ def _run(args: argparse.Namespace) -> None:
         print(f"template written to {write_template(args.out)}")
     elif args.command == "dictionary":
         print(dictionary_markdown())
+    return 0
 
 
 @contextlib.contextmanager
@@ -188,6 +197,9 @@ def _os_message(exc: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; return the exit status (0 success, 1 build or file system error,
     2 bad arguments or data). Errors are printed as ``error: ...``, never a traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["bundle"], ["pool"]):  # the aggregate bundles have their own options
+        return bundle_main(argv)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a bad argument: argparse has printed why
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get(DEBUG_VARIABLE) == "1"
     with _warnings_as_notices():
         try:
-            _run(args)
+            status = _run(args)
         except (CohortError, ParameterError, UsageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -219,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":
