@@ -273,8 +273,9 @@ def one_minus_km_incidence(time, cause, cause_of_interest: int = 1, t: float | N
     return curve if t is None else curve.at(t)
 
 
-def _gray_score_and_variance(durations, status, group_index, n_groups: int, rho: float):
-    """Port of ``crst`` (cmprsk, R. Gray): score and variance for one stratum.
+def gray_score_and_variance(durations, status, group_index, n_groups: int, rho: float):
+    """Port of ``crst`` (cmprsk, R. Gray): score and variance for one stratum (summed over
+    strata by :func:`gray_test` here and by the pooled bundles' stratified test).
 
     ``durations`` sorted ascending; ``status`` 0 censored, 1 cause of interest, 2 other cause;
     ``group_index`` in ``0 .. n_groups - 1``. Returns the scores of the first ``n_groups - 1``
@@ -436,7 +437,7 @@ def gray_test(time, cause, group, cause_of_interest: int = 1, rho: float = 0.0) 
         return ChiSquareTest(math.nan, df, math.nan, reason="no events of the cause of interest")
     status = np.where(causes == 0, 0, np.where(causes == code, 1, 2))
     order = np.argsort(durations, kind="stable")
-    score, variance = _gray_score_and_variance(
+    score, variance = gray_score_and_variance(
         durations[order], status[order], group_index[order], n_groups, float(rho)
     )
     if np.linalg.matrix_rank(variance) < df:

@@ -322,7 +322,7 @@ def gray_test(strata: Sequence[Sequence[LifeTable]]) -> ChiSquareTest:
         if not time.size:
             continue
         # cmprsk's crst numbers the groups of the whole data, present in a stratum or not
-        s, v = competing._gray_score_and_variance(time, cause, group, k, 0.0)
+        s, v = competing.gray_score_and_variance(time, cause, group, k, 0.0)
         score, variance = score + s, variance + v
     if not any((t.events > 0).any() for s in strata for t in s):
         return ChiSquareTest(math.nan, k - 1, math.nan,
