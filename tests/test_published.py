@@ -424,3 +424,31 @@ def test_facts_without_a_column_say_so(reg):
         row = reg.set_index("id").loc[key]
         assert "not computable from the data dictionary" in row.note, key
         assert parse_condition(row.quantity).var not in BY_NAME, key
+
+
+def _km(events: str, n: int) -> float:
+    """Kaplan-Meier survival after a sequence of deaths (D) and censorings (C) among n."""
+    s = 1.0
+    for e in events:
+        s *= (n - 1) / n if e == "D" else 1.0
+        n -= 1
+    return s
+
+
+def test_the_car_t_os_reading_and_its_argument(reg):
+    """The registry follows 21/27 for the CAR-T 2-year OS; its note carries the argument,
+    whose numbers are checked here against the registry's values."""
+    by_id = reg.set_index("id")
+    followed = by_id.loc["results.os.rate_2y.car_t"]
+    assert followed.followed == "yes" and "Re-derived" in followed.note
+    assert 100 * _km("D" * 6, 27) == pytest.approx(followed.value, abs=0.005)
+    # pooled: the 2.29-month CAR-T death, the blinatumomab death, seven blinatumomab
+    # censorings, then the five other CAR-T deaths: the lowest the whole cohort can reach
+    lowest = 100 * _km("DD" + "C" * 7 + "D" * 5, 36)
+    whole = by_id.loc["results.os.rate_2y.whole"]
+    assert lowest == pytest.approx(76.95, abs=0.005) and "76.95" in followed.note
+    assert lowest - whole.value > printed_precision(whole.printed)
+    assert lowest - whole.value <= whole.tolerance  # within the stated tolerance
+    # IKZF1-negative 86.85% of 31 allows at most 4 deaths (5 give at most 26/31)
+    assert 100 * _km("D" * 5, 31) < by_id.loc["results.os.rate_2y.ikzf1_isoform6_0"].value
+    assert 100 * _km("D" * 6 + "C" + "D", 27) == pytest.approx(73.89, abs=0.005)
