@@ -229,3 +229,16 @@ def test_another_cohort_gets_a_comparison_without_verdicts(cohort_csv, tmp_path)
     assert "<select" not in table and 'class="audit-' not in table.split("<tbody>")[1]
     written = pd.read_csv(tmp_path / "audit" / "audit.csv")
     assert "status" not in written and len(written) == 4
+
+
+def test_a_blank_status_is_left_out_not_counted_as_no_event():
+    """p1 (Alpha, alive at day 900) has a blank death: Alpha's OS is then p3 (died day 120)
+    and p2 (died day 400): the curve sits at exactly 1/2 between the two deaths, so the
+    median is their midpoint, day 260; counted as "no event", p1 would make it day 400."""
+    data = small_cohort().astype({"death": object})
+    data.loc[0, "death"] = None
+    cohort = Cohort(validate_cohort(data), "arm")
+    audit = audit_table(cohort, registry([
+        row("os_alpha", "os", "Alpha", "median", 1.0, "kaplan_meier", 0.01),
+    ])).set_index("id")
+    assert audit.loc["os_alpha", "recomputed"] == pytest.approx(260 / (365.25 / 12))

@@ -94,7 +94,8 @@ SMALL_COUNT = re.compile("|".join([
 ]))
 #: An at-risk number under a figure: matplotlib writes each text into the SVG as a comment,
 #: then draws it in the group's colour (tick labels are black or dark grey).
-AT_RISK = re.compile(r"<!-- ([1-4]) -->\s*<g style=\"fill: (#[0-9a-fA-F]{6})")
+#: A number at risk drawn as SVG text: its colour (a group's, not an axis tick's) and value.
+AT_RISK = re.compile(r'<text style="[^"]*fill: (#[0-9a-fA-F]{6})[^"]*"[^>]*>([1-4])</text>')
 TICK_COLOURS = {"#000000", "#262626", "#333333"}
 ROOT = DEFAULT_DATA.parents[1]
 
@@ -141,9 +142,9 @@ def small_counts(site) -> list[tuple[str, str]]:
                     small = values[(values > 0) & (values < K)]
                     found += [(name, f"{column} = {v:g}") for v in small]
         elif path.suffix == ".svg":
-            found += [(name, f"number at risk {m.group(1)}")
+            found += [(name, f"number at risk {m.group(2)}")
                       for m in AT_RISK.finditer(path_text(path))
-                      if m.group(2).lower() not in TICK_COLOURS]
+                      if m.group(1).lower() not in TICK_COLOURS]
     return found
 
 

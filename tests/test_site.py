@@ -299,8 +299,6 @@ def test_every_paper_panel_caption_leads_with_its_name(built_site):
             assert any(c.strip().startswith(f"{label}.") for c in captions), (page, label)
 
 
-@pytest.mark.xfail(strict=True, reason="Sphinx numbers figures until _config.yml sets "
-                   "sphinx.config.numfig: false (a file this work does not own)")
 def test_no_sphinx_figure_number_remains(built_site):
     for page in PAPER_PANELS:
         assert not re.search(r"\bFig\. \d+", _text(built_site / page)), page

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS, derive
+from ..cohort.endpoints import ENDPOINTS, derive, known_status, missing_columns
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import is_small, min_cell_count
 from ..render.escaping import spreadsheet_frame
@@ -184,8 +184,15 @@ def _continuous_statistic(cohort: Cohort, row) -> float:
                  [row.statistic]())
 
 
+def _known(data: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The patients whose status for endpoint `name` is known (a blank is unknown, never
+    "no event"); `data` as it is when a column the endpoint needs is absent (``derive``
+    then says which)."""
+    return data if missing_columns(data, name) else data[known_status(data, name)]
+
+
 def _endpoint_estimate(cohort: Cohort, row, statistic: str) -> float:
-    members = cohort.members(row.group)
+    members = _known(cohort.members(row.group), row.quantity)
     endpoint = derive(members, row.quantity)
     kind = ENDPOINTS[row.quantity].kind
     if statistic == "median":
@@ -218,7 +225,8 @@ def _p_value(cohort: Cohort, row) -> float:
     data, labels = _contrast(cohort, row.group)
     method, quantity = row.method or "", row.quantity
     if quantity in ENDPOINTS and method in {"log_rank", ""}:
-        return compare_groups(derive(data, quantity), labels).p_value
+        data = _known(data, quantity)
+        return compare_groups(derive(data, quantity), labels.loc[data.index]).p_value
     if quantity in CONTINUOUS:
         values = CONTINUOUS[quantity](data)
         if values is None:

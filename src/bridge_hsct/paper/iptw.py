@@ -76,7 +76,13 @@ from ..render.disclosure import (  # noqa: E402
     min_cell_count,
 )
 from ..render.escaping import markdown_code, markdown_text, plot_text  # noqa: E402
-from ..render.figures import figure_style, group_colours, save_figure  # noqa: E402
+from ..render.figures import (  # noqa: E402
+    FONT,
+    WIDTH,
+    figure_style,
+    group_colours,
+    save_figure,
+)
 from ..render.formatting import ci_label, format_p, result_alpha  # noqa: E402
 from ..render.tables import render_table, save_table  # noqa: E402
 from ..stats import weighting as weighting_stats  # noqa: E402
@@ -551,11 +557,11 @@ def _risk_table(fig, cell, ax, time, group, weights, groups, colours, ticks,
             shown = (f"{count:.1f}" if weighted and not is_small(round(n))
                      else count_text(round(n)))
             risk.text(x, len(groups) - 1 - row, shown, ha="center", va="center",
-                      fontsize=8, color=colours[name])
-    risk.set_yticks(range(len(groups)), [plot_text(g) for g in reversed(groups)], fontsize=8)
+                      fontsize=FONT - 1, color=colours[name])
+    risk.set_yticks(range(len(groups)), [plot_text(g) for g in reversed(groups)], fontsize=FONT - 1)
     risk.set_ylim(-0.6, len(groups) - 0.4)
     risk.set_title("Weighted number at risk" if weighted else "Number at risk", loc="left",
-                   fontsize=8.5)
+                   fontsize=FONT - 1)
     risk.tick_params(axis="x", labelbottom=False, length=0)
     risk.tick_params(axis="y", length=0, pad=16)
     for side in ("left", "bottom", "top", "right"):
@@ -564,11 +570,12 @@ def _risk_table(fig, cell, ax, time, group, weights, groups, colours, ticks,
 
 def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame, title: str,
                 landmark_months: float | None = None) -> plt.Figure:
-    """Unadjusted (left) and IPTW-weighted (right) Kaplan–Meier curves of one endpoint.
+    """Unadjusted (top) and IPTW-weighted (bottom) Kaplan–Meier curves of one endpoint, one
+    above the other in a panel as wide as the book's others (legible on a phone).
 
-    Each side shows the curves of every group, censoring ticks, the hazard ratios of its
-    analysis and, under the axis, the number (left) or weighted number (right) at risk.
-    Drawn inside :func:`bridge_hsct.render.figures.figure_style`.
+    Each shows the curves of every group, censoring ticks, the hazard ratios of its analysis
+    and, under the axis, the number (top) or weighted number (bottom) at risk. Drawn inside
+    :func:`bridge_hsct.render.figures.figure_style`.
     """
     groups = weighting.groups
     colours = group_colours(groups)
@@ -578,14 +585,14 @@ def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame,
     horizon = float(to_months(time.max()))
     step = 12 if horizon > 36 else 6 if horizon > 12 else 3
     ticks = np.arange(0, horizon + 1e-9, step)
+    risk = 0.3 + 0.3 * len(groups)
     with figure_style():
-        fig = plt.figure(figsize=(11, 4.4 + 0.35 * len(groups)))
-        grid = fig.add_gridspec(2, 2, height_ratios=[4.2, 0.3 + 0.3 * len(groups)],
-                                hspace=0.35, wspace=0.38)
+        fig = plt.figure(figsize=(WIDTH, 2 * (3.4 + risk) + 2.0))
+        grid = fig.add_gridspec(4, 1, height_ratios=[3.4, risk, 3.4, risk], hspace=0.75)
         sides = [("unadjusted", "unadjusted", np.ones(len(time))),
                  ("iptw", "IPTW-weighted", weighting.frame["weight"].to_numpy())]
-        for column, (analysis, heading, weights) in enumerate(sides):
-            ax = fig.add_subplot(grid[0, column])
+        for row, (analysis, heading, weights) in enumerate(sides):
+            ax = fig.add_subplot(grid[2 * row, 0])
             for name in groups:
                 _step(ax, result.curves[(analysis, name)], incidence, colours[name],
                       plot_text(name))
@@ -596,19 +603,18 @@ def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame,
                    ylabel=("Cumulative incidence" if incidence
                            else ENDPOINTS[result.endpoint].label))
             ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-            ax.set_title(f"{title}: {heading}", loc="left", fontweight="bold", fontsize=10)
-            # the corner a curve starts from is empty: survival falls from the top left,
-            # incidence rises from the bottom left
-            ax.text(0.02, 0.96 if incidence else 0.04,
-                    _ratios_text(result.hazard_ratios[analysis], groups[0],
-                                 analysis == "iptw"),
-                    transform=ax.transAxes, ha="left", va="top" if incidence else "bottom",
-                    fontsize=7.5, bbox=dict(boxstyle="round,pad=0.3", fc="white",
-                                            ec="#cccccc", alpha=0.9))
-            ax.legend(loc="upper right", frameon=False, fontsize=8.5)
-            _risk_table(fig, grid[1, column], ax, time, group, weights, groups, colours,
+            # the hazard ratios sit between the title and the plot, where no curve can be
+            ratios = _ratios_text(result.hazard_ratios[analysis], groups[0],
+                                  analysis == "iptw")
+            ax.text(0, 1.02, ratios, transform=ax.transAxes, ha="left", va="bottom",
+                    fontsize=FONT - 2)
+            ax.set_title(f"{title}: {heading}", loc="left", fontweight="bold", fontsize=FONT,
+                         pad=6 + 1.35 * (FONT - 2) * (ratios.count("\n") + 1))
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(groups),
+                      frameon=False, fontsize=FONT - 1)
+            _risk_table(fig, grid[2 * row + 1, 0], ax, time, group, weights, groups, colours,
                         ticks, analysis == "iptw")
-        fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.05)
+        fig.subplots_adjust(left=0.3, right=0.97, top=0.93, bottom=0.03)
     return fig
 
 

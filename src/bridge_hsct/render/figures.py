@@ -57,16 +57,6 @@ def figure_style():
     return plt.rc_context(STYLE)
 
 
-def put_figure_style_in_force() -> None:
-    """Draw in the book's :data:`STYLE` from now on in this process.
-
-    :func:`bridge_hsct.book.chapter.open_chapter` calls it for the figures of section
-    modules that do not yet draw inside :func:`figure_style` (a notebook has no block to
-    hold them); :func:`km_panel` and :func:`save_figure` hold it themselves.
-    """
-    plt.rcParams.update(STYLE)
-
-
 @dataclass(frozen=True)
 class Curve:
     """A step curve in months with its band and its censoring times."""
