@@ -176,8 +176,11 @@ def test_placement_words_follow_the_numbers():
                for v in theirs])
         return lit.placement_text(frame)
 
-    assert "all higher than every published figure (50.0% to 60.0%)" in rows([70, 80], [50, 60])
-    assert "all lower than every" in rows([30, 40], [50, 60])
+    above = rows([70, 80], [50, 60])
+    assert "numerically above each published point estimate (50.0% to 60.0%)" in above
+    assert "higher than" not in above and "better" not in above
+    assert lit.PLACEMENT_CAVEAT in above and "do not rank" in above
+    assert "numerically below each" in rows([30, 40], [50, 60])
     assert "lie within the range" in rows([52, 58], [50, 60])
     assert "overlap the range" in rows([45, 58], [50, 60])
     assert "cannot be set beside" in rows([np.nan], [50, 60])

@@ -376,10 +376,11 @@ def save_sources(output_dir: str | Path, path: str | Path = LITERATURE_CSV) -> P
     return target
 
 
-def save_forest(rows: pd.DataFrame, groups: list, output_dir: str | Path,
+def save_forest(rows: pd.DataFrame, groups: list, output_dir,
                 alpha: float = 0.05, name: str = "literature_forest") -> dict:
     """Draw :func:`forest_plot` in the book's style and save it as PNG and SVG in
-    `output_dir`; return the paths."""
+    `output_dir`, a folder or a chapter (whose data label the files then carry, see
+    :func:`bridge_hsct.render.figures.save_figure`); return the paths."""
     with figure_style():
         fig = forest_plot(rows, groups, alpha)
     try:
@@ -468,12 +469,22 @@ def comparison_notes(table: pd.DataFrame) -> list[str]:
     return notes
 
 
+#: Why a placement beside published cohorts is not a ranking (said once after the panels).
+PLACEMENT_CAVEAT = (
+    "These placements describe printed numbers; they do not rank the cohorts or the "
+    "treatments. The published cohorts are real patients with their own selection, "
+    "treatment and follow-up, the estimates here come from the data this book was built on, "
+    "and with a few dozen patients per cohort the intervals in the table below overlap "
+    "widely.")
+
+
 def placement_text(rows: pd.DataFrame) -> str:
     """Where this cohort's rate estimates fall relative to the published ones (computed).
 
     One sentence per panel: the range of this cohort's estimates (whole and by group), the
-    range of the published point estimates, and whether the cohort's lie above, below,
-    within or across that range.
+    range of the published point estimates, and whether the cohort's lie numerically above,
+    below, within or across that range; then :data:`PLACEMENT_CAVEAT`, since a position on
+    a number line is no comparison of cohorts.
     """
     sentences = []
     for panel, part in rows.groupby("panel", sort=False):
@@ -488,16 +499,18 @@ def placement_text(rows: pd.DataFrame) -> str:
         plo, phi = theirs["estimate"].min(), theirs["estimate"].max()
         published = f"{plo:.1f}% to {phi:.1f}%"
         if lo > phi:
-            where = f"are all higher than every published figure ({published})"
+            where = f"are numerically above each published point estimate ({published})"
         elif hi < plo:
-            where = f"are all lower than every published figure ({published})"
+            where = f"are numerically below each published point estimate ({published})"
         elif lo >= plo and hi <= phi:
-            where = f"lie within the range of the published figures ({published})"
+            where = f"lie within the range of the published point estimates ({published})"
         else:
-            where = f"overlap the range of the published figures ({published})"
+            where = f"overlap the range of the published point estimates ({published})"
         span = f"{lo:.1f}%" if lo == hi else f"{lo:.1f}% to {hi:.1f}%"
-        sentences.append(f"{panel} at {when} months: this cohort's estimates ({span}, whole "
-                         f"cohort and groups) {where}.")
+        sentences.append(f"{panel} at {when} months: the estimates computed here ({span}, "
+                         f"whole cohort and groups) {where}.")
+    if any("computed here" in s for s in sentences):
+        sentences.append(PLACEMENT_CAVEAT)
     return " ".join(sentences)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
 from ..cohort.schema import BY_NAME
+from ..render.data_label import destination
 from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_code, markdown_text, one_line
 from ..render.figures import save_figure, time_axis
@@ -295,6 +296,8 @@ class PanelEngine:
         None computes the estimates only.
     group_label : how the text names the compared groups (the chapter's noun); by default
         the group column's label.
+    label : the provenance line of the saved figures (:mod:`bridge_hsct.render.data_label`;
+        the chapter's data in :meth:`for_chapter`), None for none.
     """
 
     data: pd.DataFrame
@@ -304,6 +307,7 @@ class PanelEngine:
     alpha: float = 0.05
     output_dir: str | Path | None = None
     group_label: str = ""
+    label: str | None = None
 
     @classmethod
     def for_chapter(cls, chapter, landmark_months: float | None = None,
@@ -314,7 +318,8 @@ class PanelEngine:
         return cls(chapter.data, chapter.group_col, chapter.groups,
                    chapter.landmark_months if landmark_months is None else landmark_months,
                    chapter.alpha if alpha is None else alpha,
-                   chapter.output_dir if save else None, chapter.group_label)
+                   chapter.output_dir if save else None, chapter.group_label,
+                   destination(chapter)[1])
 
     def by_label(self, spec: PanelSpec) -> str:
         """How the text names the split of `spec` on these data."""
@@ -363,7 +368,7 @@ class PanelEngine:
                                    ylabel=spec.ylabel or _ylabel(spec.endpoint),
                                    whole=spec.by is None, horizon_months=spec.horizon_months)
             try:
-                panel.files = save_figure(figure, self.output_dir, spec.stem)
+                panel.files = save_figure(figure, self.output_dir, spec.stem, self.label)
             finally:
                 plt.close(figure)
         return panel

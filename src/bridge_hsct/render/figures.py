@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib
 
@@ -22,8 +21,9 @@ from cycler import cycler  # noqa: E402
 
 from ..stats.competing import cumulative_incidence, one_minus_km_incidence  # noqa: E402
 from ..stats.survival import km_table, months_to_days, numbers_at_risk, to_months  # noqa: E402
+from .data_label import destination  # noqa: E402
 from .disclosure import count_text  # noqa: E402
-from .escaping import plot_text  # noqa: E402
+from .escaping import one_line, plot_text  # noqa: E402
 from .formatting import format_p  # noqa: E402
 
 # Okabe-Ito, colour-blind safe; a group keeps its colour on every page (by display order)
@@ -285,12 +285,54 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
         return fig
 
 
-def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> dict:
-    """Save a figure as PNG (at :data:`PNG_DPI`) and SVG in `folder`; return the two paths."""
-    folder = Path(folder)
+def _caption_strip(fig: plt.Figure, label: str) -> None:
+    """Add `label` as a caption strip under the figure: the figure grows by the strip's
+    height and everything drawn keeps its size and place above it."""
+    width, height = fig.get_size_inches()
+    lines = _lines_of(plot_text(label), int(width * 72 / (0.55 * LABEL_FONT)))
+    strip = LINE * LABEL_FONT / FONT * len(lines) + 0.12
+    for axes in fig.axes:
+        box = axes.get_position()
+        axes.set_position((box.x0, (box.y0 * height + strip) / (height + strip), box.width,
+                           box.height * height / (height + strip)))
+    for text in fig.texts:  # figure-level texts (a legend's too) keep their place
+        x, y = text.get_position()
+        text.set_position((x, (y * height + strip) / (height + strip)))
+    for legend in fig.legends:
+        anchor = legend.get_bbox_to_anchor().transformed(fig.transFigure.inverted())
+        legend.set_bbox_to_anchor((anchor.x0, (anchor.y0 * height + strip) / (height + strip),
+                                   anchor.width, anchor.height * height / (height + strip)),
+                                  transform=fig.transFigure)
+    fig.set_size_inches(width, height + strip)
+    fig.text(0.08 / width, 0.06 / (height + strip), "\n".join(lines), ha="left", va="bottom",
+             fontsize=LABEL_FONT, color="#444444", gid="data-label")
+
+
+#: Size of the provenance line under a saved figure, in points.
+LABEL_FONT = 8.0
+
+
+def save_figure(fig: plt.Figure, where, name: str, label: str | None = None) -> dict:
+    """Save a figure as PNG (at :data:`PNG_DPI`) and SVG; return the two paths.
+
+    Parameters
+    ----------
+    fig : the figure (with a `label`, it grows by a caption strip).
+    where : a folder, or a chapter, whose output folder and data label are used
+        (:func:`bridge_hsct.render.data_label.destination`).
+    name : file name without extension.
+    label : the provenance line (by default the chapter's; none for a bare folder): drawn
+        as a caption strip under the figure (text in the SVG) and written as the files'
+        ``Description`` metadata.
+    """
+    folder, label = destination(where, label)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
+    png_metadata, svg_metadata = {}, {"Date": None}
+    if label:
+        _caption_strip(fig, label)
+        png_metadata["Description"] = svg_metadata["Description"] = one_line(label)
     with figure_style():  # the SVG hash salt is read as the file is written
-        fig.savefig(paths["png"], dpi=PNG_DPI)
-        fig.savefig(paths["svg"], metadata={"Date": None})
+        fig.savefig(paths["png"], dpi=PNG_DPI, metadata=png_metadata)
+        fig.savefig(paths["svg"], metadata=svg_metadata)
     return paths

@@ -23,8 +23,9 @@ from IPython.display import Markdown
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from .data_label import destination, sidecar
 from .disclosure import suppress_counts
-from .escaping import markdown_code, spreadsheet_frame
+from .escaping import markdown_code, spreadsheet_frame, spreadsheet_text
 
 TEST_MARKS = "*†‡§¶#"
 HIGHLIGHT = "#fff3cd"
@@ -59,11 +60,12 @@ class Table:
         return render_or_note(self.display, [*self.notes, *notes], title=title,
                               subtitle=subtitle, highlight=self.highlight, **options)
 
-    def save(self, folder: str | Path, name: str) -> Path | None:
+    def save(self, where, name: str, label: str | None = None) -> Path | None:
         """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`),
-        the workbook led by the table as shown; None, and no file, when it has no rows."""
+        the workbook led by the table as shown; None, and no file, when it has no rows.
+        `where` is a folder or a chapter (whose data path labels the files)."""
         shown = shown_table(self.display, self.notes) if not self.display.empty else None
-        return save_table(self.numbers, folder, name, shown)
+        return save_table(self.numbers, where, name, shown, label)
 
     def download(self, csv: Path | None, what: str, contents: str = "") -> Markdown:
         """The download line of this table saved at `csv` (see :func:`download_markdown`)."""
@@ -89,8 +91,12 @@ def download_markdown(csv: Path | None, what: str, contents: str = "",
         return Markdown(f"Nothing to download for {what}: {why}.")
     csv = Path(csv)
     about = f" ({contents})" if contents else ""
+    note = sidecar(csv)
+    source = (f" The data behind the files: {{download}}`{note.name} <{note.as_posix()}>`."
+              if note.is_file() else "")
     return Markdown(f"Download {what} as {{download}}`CSV <{csv.as_posix()}>` or "
-                    f"{{download}}`Excel <{csv.with_suffix('.xlsx').as_posix()}>`{about}.")
+                    f"{{download}}`Excel <{csv.with_suffix('.xlsx').as_posix()}>`{about}."
+                    + source)
 
 
 def render_or_note(display: pd.DataFrame, notes: list[str], **options):
@@ -168,9 +174,16 @@ def abbreviations_note(display: pd.DataFrame, glossary: dict[str, str]) -> str:
     return "Abbreviations: " + "; ".join(used) + "." if used else ""
 
 
-def save_table(frame: pd.DataFrame, folder: str | Path, name: str,
-               shown: tuple[pd.DataFrame, pd.Series, list] | None = None) -> Path | None:
-    """Write a table as ``name.csv`` and ``name.xlsx`` in `folder`; return the CSV path.
+def save_table(frame: pd.DataFrame, where, name: str,
+               shown: tuple[pd.DataFrame, pd.Series, list] | None = None,
+               label: str | None = None) -> Path | None:
+    """Write a table as ``name.csv`` and ``name.xlsx``; return the CSV path.
+
+    `where` is a folder, or a chapter: its output folder, and the provenance label of its
+    data (:mod:`bridge_hsct.render.data_label`), which `label` replaces when given. A
+    labelled table gets a ``Notes`` sheet in its workbook (the label first) and a sidecar
+    ``name.csv.txt`` beside its CSV (the CSV itself stays the tidy table, header on its
+    first line); an unlabelled one has neither.
 
     A frame without rows is not written (a header-only file, or a 1-byte one when it has no
     columns either, is no download): any file of that name left by an earlier run is removed
@@ -186,8 +199,9 @@ def save_table(frame: pd.DataFrame, folder: str | Path, name: str,
     a leading ``'`` in the CSV, as a text cell in the workbook. Both files are the same bytes
     for the same table (no creation time inside).
     """
-    folder = Path(folder)
+    folder, label = destination(where, label)
     path = folder / f"{name}.csv"
+    sidecar(path).unlink(missing_ok=True)
     if frame.empty:
         path.unlink(missing_ok=True)
         (folder / f"{name}.xlsx").unlink(missing_ok=True)
@@ -195,8 +209,21 @@ def save_table(frame: pd.DataFrame, folder: str | Path, name: str,
     frame = suppress_counts(frame)
     folder.mkdir(parents=True, exist_ok=True)
     spreadsheet_frame(frame).to_csv(path, index=False)
-    (folder / f"{name}.xlsx").write_bytes(workbook_bytes(frame, name[:31], shown))
+    (folder / f"{name}.xlsx").write_bytes(workbook_bytes(frame, name[:31], shown, label))
+    if label:
+        sidecar(path).write_text(sidecar_text(path.name, label, shown), encoding="utf-8")
     return path
+
+
+def sidecar_text(csv_name: str, label: str,
+                 shown: tuple[pd.DataFrame, pd.Series, list] | None = None) -> str:
+    """The sidecar of a labelled CSV: the file's name, its provenance label and the
+    table's notes, as plain text."""
+    notes = list(shown[2]) if shown is not None else []
+    lines = [f"About {csv_name}", "", label, ""]
+    lines += [f"- {note}" for note in notes]
+    lines += ["", f"{csv_name} is a plain CSV table: its first line is the header."]
+    return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
 # a workbook records when it was made; a fixed time keeps rebuilds byte-identical
@@ -204,8 +231,8 @@ _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
 
 
-#: The sheets of a workbook saved with its displayed table.
-SHOWN_SHEET, NUMBERS_SHEET = "Table", "Numbers"
+#: The sheets of a workbook saved with its displayed table, and its provenance sheet.
+SHOWN_SHEET, NUMBERS_SHEET, NOTES_SHEET = "Table", "Numbers", "Notes"
 
 
 def _write_shown(writer, shown: tuple[pd.DataFrame, pd.Series, list]) -> None:
@@ -231,16 +258,23 @@ def _write_shown(writer, shown: tuple[pd.DataFrame, pd.Series, list]) -> None:
 
 
 def workbook_bytes(frame: pd.DataFrame, sheet: str,
-                   shown: tuple[pd.DataFrame, pd.Series, list] | None = None) -> bytes:
+                   shown: tuple[pd.DataFrame, pd.Series, list] | None = None,
+                   label: str | None = None) -> bytes:
     """`frame` as an ``.xlsx`` workbook whose text cells are all text cells (never
     formulas), with fixed timestamps: one sheet named `sheet`, or, with `shown`, the
-    displayed table first (:data:`SHOWN_SHEET`) and `frame` second (:data:`NUMBERS_SHEET`)."""
+    displayed table first (:data:`SHOWN_SHEET`) and `frame` second (:data:`NUMBERS_SHEET`);
+    with a `label`, a last sheet :data:`NOTES_SHEET` holding it (then the table's notes)."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         if shown is not None:
             _write_shown(writer, shown)
             sheet = NUMBERS_SHEET
         frame.to_excel(writer, index=False, sheet_name=sheet)
+        if label:
+            notes = [label, *(shown[2] if shown is not None else [])]
+            pd.DataFrame({"Notes": [spreadsheet_text(n) for n in notes]}).to_excel(
+                writer, index=False, sheet_name=NOTES_SHEET)
+            writer.sheets[NOTES_SHEET].column_dimensions["A"].width = 120
         for book_sheet in writer.sheets.values():
             for row in book_sheet.iter_rows():
                 for cell in row:
