@@ -20,7 +20,8 @@ COHORT_PARAMETERS = $(if $(DATA),--data "$(DATA)") $(if $(GROUP_COL),--group-col
 	$(if $(LANDMARK),--landmark-months $(LANDMARK)) $(if $(CUTOFF),--cutoff-date $(CUTOFF))
 PARAMETERS = $(COHORT_PARAMETERS) $(if $(ALPHA),--alpha $(ALPHA)) \
 	$(if $(MIN_CELL),--min-cell-count $(MIN_CELL)) \
-	$(if $(GROUP_LABEL),--group-label "$(GROUP_LABEL)") $(if $(TITLE),--title "$(TITLE)")
+	$(if $(GROUP_LABEL),--group-label "$(GROUP_LABEL)") $(if $(TITLE),--title "$(TITLE)") \
+	$(if $(BUNDLES),--bundles $(BUNDLES))
 
 .PHONY: install book pdf bundle pool validate template dictionary cohort test lint lock clean bench
 
@@ -32,7 +33,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref,other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k, GROUP_LABEL=noun, TITLE=...)
+book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref,other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k, GROUP_LABEL=noun, TITLE=...); or the pooled book from centres' bundles: BUNDLES="a.zip b.zip c.zip"
 	$(BIN)/python -m bridge_hsct build --out "$(OUT)" $(PARAMETERS)
 
 pdf: install  ## the website and the whole book as one PDF, OUT/supplement.pdf (same parameters as book)
@@ -63,7 +64,7 @@ cohort: install  ## regenerate the synthetic reference cohort and its calibratio
 lint: install  ## ruff on the package, tests, benchmarks and the notebooks' code cells
 	$(BIN)/ruff check src tests benchmarks
 	@# each chapter as its paired notebook: ruff reads notebooks (E402 per cell, not per file)
-	@status=0; for notebook in notebooks/*.md; do \
+	@status=0; for notebook in notebooks/*.md notebooks/pooled/*.md; do \
 		$(BIN)/jupytext --quiet --to ipynb --output - "$$notebook" \
 		| $(BIN)/ruff check --quiet --stdin-filename "$${notebook%.md}.ipynb" - || status=1; \
 	done; exit $$status

@@ -16,6 +16,7 @@ from bridge_hsct.book import cli
 from bridge_hsct.book.chapter import open_chapter
 from bridge_hsct.book.parameters import (
     NOTEBOOK_PARAMETERS,
+    POOLED_NOTEBOOK_PARAMETERS,
     ParameterError,
     Parameters,
 )
@@ -23,6 +24,7 @@ from bridge_hsct.paths import DEFAULT_DATA, NOTEBOOKS, ROOT
 from bridge_hsct.render.disclosure import NO_SUPPRESSION, count_text
 
 NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.md"))
+POOLED_FILES = sorted((NOTEBOOKS / "pooled").glob("*.md"))
 
 
 def parameters_cell(path: Path) -> ast.Module:
@@ -55,6 +57,32 @@ def test_every_notebook_takes_the_parameters_with_their_defaults(path):
         else:
             assert value == getattr(defaults, name), name
             assert type(value) is type(getattr(defaults, name)), name
+
+
+@pytest.mark.parametrize("path", POOLED_FILES, ids=lambda p: p.stem)
+def test_every_pooled_notebook_takes_the_pooled_parameters_with_their_defaults(path):
+    """The pooled book's chapters read bundles, not a cohort file: their own parameters,
+    with the defaults of :class:`Parameters`, and each reaches ``open_consortium``."""
+    cell = assigned(parameters_cell(path))
+    assert tuple(cell) == POOLED_NOTEBOOK_PARAMETERS
+    defaults = Parameters()
+    for name, value in cell.items():
+        if name == "output_dir":
+            assert value == f"outputs/{path.stem}"
+        else:
+            assert value == getattr(defaults, name), name
+    [call] = [n for n in ast.walk(ast.parse("\n".join(
+        c.source for c in jupytext.reads(path.read_text(encoding="utf-8"), fmt="md:myst").cells
+        if c.cell_type == "code"))) if isinstance(n, ast.Call)
+        and getattr(n.func, "id", None) == "open_consortium"]
+    names = [a.id for a in call.args] + [k.value.id for k in call.keywords]
+    assert sorted(names) == sorted(POOLED_NOTEBOOK_PARAMETERS)
+    assert all(k.arg == k.value.id for k in call.keywords)
+
+
+def test_the_pooled_chapters_are_those_of_their_table_of_contents():
+    from bridge_hsct.book.pooled_build import pooled_chapters
+    assert sorted(pooled_chapters()) == [p.stem for p in POOLED_FILES]
 
 
 def open_chapter_call(path: Path) -> ast.Call | None:
@@ -114,9 +142,10 @@ def test_the_makefile_passes_every_parameter():
     assert len(variables) == len(fields(Parameters))
     given = make_build_command("DATA=x.csv", "GROUP_COL=centre", "GROUP_ORDER=CAR-T 19, B",
                                "LANDMARK=12", "ALPHA=0.1", "CUTOFF=2024-03-31", "MIN_CELL=5",
-                               "GROUP_LABEL=donor type", "TITLE=Centre X: outcomes")
+                               "GROUP_LABEL=donor type", "TITLE=Centre X: outcomes",
+                               "BUNDLES=a.zip b.zip")
     assert given == Parameters("x.csv", "centre", ["CAR-T 19", "B"], 12.0, 0.1, "2024-03-31",
-                               5, "donor type", "Centre X: outcomes")
+                               5, "donor type", "Centre X: outcomes", ["a.zip", "b.zip"])
     assert {f.name for f in fields(given) if getattr(given, f.name) == getattr(
         Parameters(), f.name)} == set(), "a field the Makefile does not pass"
 

@@ -360,7 +360,13 @@ def _clean_notebook(notebook, name: str, params: Parameters, public: _Public) ->
     random cell ids; outputs may show addresses or paths. All of it would reach the
     downloadable ``_sources/*.ipynb`` and make two builds differ.
     """
-    shown = {**params.for_notebook(name), "data_path": public.data_path}
+    publishable(notebook, {**params.for_notebook(name), "data_path": public.data_path},
+                public)
+
+
+def publishable(notebook, shown: dict, public: _Public) -> None:
+    """Make an executed notebook publishable in place (see :func:`_clean_notebook`), its
+    parameters shown as `shown`."""
     notebook.metadata["papermill"] = {"parameters": shown}
     notebook.nbformat_minor = max(notebook.nbformat_minor, 5)  # cell ids exist from 4.5
     for index, cell in enumerate(notebook.cells):
@@ -392,26 +398,39 @@ def _execute(name: str, src: Path, params: Parameters, cache: Path | None, key: 
             shutil.copytree(entry / outputs, src / outputs, dirs_exist_ok=True)
         return True
     _pause("execute")
-    notebook = jupytext.read(NOTEBOOKS / f"{name}.md")
-    jupytext.write(notebook, target)
+    run_notebook(NOTEBOOKS / f"{name}.md", target, params.for_notebook(name), public,
+                 lambda executed: _clean_notebook(executed, name, params, public))
+    if entry:
+        _store(entry, target, src / outputs, outputs)
+    return False
+
+
+def run_notebook(source: Path, target: Path, parameters: dict, public: _Public,
+                 clean) -> None:
+    """Execute the MyST notebook `source` with `parameters` into `target` (its folder the
+    working folder), then `clean` the executed notebook in place before it is written.
+
+    Raises
+    ------
+    BuildError
+        Naming the notebook and the failing cell.
+    """
+    jupytext.write(jupytext.read(source), target)
     try:
         # cells run in this already-warm process, not in a fresh kernel that would
         # re-import the scientific stack for every chapter
         papermill.execute_notebook(
-            str(target), str(target), parameters=params.for_notebook(name), cwd=str(src),
+            str(target), str(target), parameters=parameters, cwd=str(target.parent),
             kernel_name="python3", engine_name="inprocess", progress_bar=False,
             log_output=False,
         )
     except papermill.PapermillExecutionError as exc:
         raise BuildError(
-            f"notebook notebooks/{name}.md failed in cell {exc.exec_count} "
+            f"notebook {source.relative_to(ROOT)} failed in cell {exc.exec_count} "
             f"({exc.ename}: {_scrub(str(exc.evalue), public)})") from None
     executed = nbformat.read(target, as_version=4)
-    _clean_notebook(executed, name, params, public)
+    clean(executed)
     nbformat.write(executed, target)
-    if entry:
-        _store(entry, target, src / outputs, outputs)
-    return False
 
 
 def _store(entry: Path, notebook: Path, outputs: Path, relative: Path) -> None:

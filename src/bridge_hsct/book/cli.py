@@ -24,9 +24,11 @@ from ..cohort.validate import (
     check_group_order,
     check_landmark,
 )
+from ..paper.bundle import BundleError
 from ..paper.bundle import main as bundle_main
 from .build import BuildError, BuildLocked, build
 from .parameters import ParameterError, Parameters, option_of, parse_option
+from .pooled_build import build_pooled
 
 #: Set to 1 to see the traceback of an unexpected error (for reporting a bug).
 DEBUG_VARIABLE = "BRIDGE_HSCT_DEBUG"
@@ -75,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bridge_hsct", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    b = commands.add_parser("build", help="build the book's website from a cohort file")
+    b = commands.add_parser("build", help="build the book's website from a cohort file, or "
+                                          "the pooled book from centres' bundles (--bundles)")
     b.add_argument("--out", default="_build/html", help="folder of the website")
     b.add_argument("--pdf", action="store_true",
                    help="also print the whole book as one PDF (OUT/supplement.pdf), with "
@@ -147,9 +150,17 @@ def _check_out(out: str) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    """Check every parameter against the data, then build."""
+    """Check every parameter against the data (or the bundles), then build."""
     _check_out(args.out)
     params = parameters_of(args)
+    if params.bundles:
+        if params.data_path != Parameters.data_path:
+            raise UsageError("--data and --bundles: give a cohort file or the centres' "
+                             "bundles, not both")
+        if args.pdf:
+            raise UsageError("--pdf: the pooled book (--bundles) has no PDF yet")
+        build_pooled(args.out, params)
+        return
     cohorts = ValidatedCohorts()  # the build takes the cohort validated here
     _checked_cohort(params, cohorts)
     build(args.out, params, cohorts=cohorts, pdf=args.pdf)
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     with _warnings_as_notices():
         try:
             status = _run(args)
-        except (CohortError, ParameterError, UsageError) as exc:
+        except (CohortError, ParameterError, UsageError, BundleError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except BuildLocked as exc:  # the site is the other build's: say nothing about it

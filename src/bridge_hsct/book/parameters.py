@@ -80,6 +80,14 @@ def _one_line_rule(value: str | None) -> str | None:
     return None
 
 
+def _bundles_rule(value: list | None) -> str | None:
+    if value is None:
+        return None
+    if not value or not all(isinstance(v, str) and v.strip() for v in value):
+        return "must name one or more bundle files"
+    return None
+
+
 def _parameter(default, help: str, make: str, *, parse=str, rule=None, option: str = "",
                many: bool = False, metavar: str | None = None):
     """A field of :class:`Parameters` with what the command line and the Makefile need.
@@ -137,6 +145,10 @@ class Parameters:
     title: str | None = _parameter(
         None, "the book's title (default: the paper's on the bundled cohort, a neutral one "
         "naming the data file on any other)", "TITLE", rule=_one_line_rule)  # the build's
+    bundles: list | None = _parameter(
+        None, "centres' aggregate-only bundles (.zip, from `bundle`): build the pooled book "
+        "from them instead of a cohort file (exact bundles only)", "BUNDLES", many=True,
+        rule=_bundles_rule, metavar="BUNDLE")  # the build's: pooled chapters get the paths
 
     def __post_init__(self):
         for spec in fields(self):
@@ -150,13 +162,25 @@ class Parameters:
         values = {"output_dir": f"outputs/{name}", **vars(self)}
         return {key: values[key] for key in NOTEBOOK_PARAMETERS}
 
+    def for_pooled_notebook(self, name: str, bundles: list[str]) -> dict:
+        """The papermill parameters of chapter `name` of the pooled book, in
+        :data:`POOLED_NOTEBOOK_PARAMETERS` order, reading the bundles at `bundles` (the
+        paths the build staged them at)."""
+        values = {"output_dir": f"outputs/{name}", **vars(self), "bundles": list(bundles)}
+        return {key: values[key] for key in POOLED_NOTEBOOK_PARAMETERS}
+
 
 #: The parameters cell of every chapter notebook, in order: the fields of
 #: :class:`Parameters` but ``cutoff_date`` (the build applies it to the data, which the
-#: chapters then read in days) and ``title`` (the site's, set by the build), and the
-#: chapter's own output folder.
+#: chapters then read in days), ``title`` (the site's, set by the build) and ``bundles``
+#: (for the pooled book's chapters only), and the chapter's own output folder.
 NOTEBOOK_PARAMETERS = ("data_path", "group_col", "group_order", "landmark_months", "alpha",
                        "output_dir", "min_cell_count", "group_label")
+
+#: The parameters cell of every chapter of the pooled book (``notebooks/pooled/``): the
+#: bundles instead of a cohort file and its group column (the bundles name their groups).
+POOLED_NOTEBOOK_PARAMETERS = ("bundles", "group_order", "landmark_months", "alpha",
+                              "output_dir", "min_cell_count", "group_label")
 
 
 def option_of(spec) -> str:

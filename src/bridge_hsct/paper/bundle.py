@@ -221,7 +221,8 @@ def _contingency_records(data: pd.DataFrame, group_col: str) -> list[tuple]:
         for row in rows:
             if row.variable not in data or not data[row.variable].notna().any():
                 continue
-            values = data[row.variable]
+            # a derived line (a grade band as 0/1) is counted as the table shows it
+            values = row.values(data) if row.values else data[row.variable]
             if row.how == "over":
                 levels = [f"> {row.threshold:g}", f"≤ {row.threshold:g}"]
                 values = values.mask(values.notna(),

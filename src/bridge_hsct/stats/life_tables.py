@@ -226,8 +226,9 @@ def survival_at(table: LifeTable, t: float, alpha: float = 0.05) -> Estimate:
 # ---------------------------------------------------------------------------------------------
 # Log-rank
 # ---------------------------------------------------------------------------------------------
-def _logrank_terms(groups: Sequence[LifeTable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observed, expected (per group) and the variance matrix of one stratum."""
+def logrank_terms(groups: Sequence[LifeTable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed and expected events of cause 1 per group and the hypergeometric variance
+    matrix of the log-rank test in one stratum (the terms :func:`logrank_test` sums)."""
     k = len(groups)
     times = np.unique(np.concatenate([g.time for g in groups]))
     at_risk = np.array([g.at_risk_at(times) for g in groups], float)      # k x T
@@ -262,7 +263,7 @@ def logrank_test(strata: Sequence[Sequence[LifeTable]]) -> ChiSquareTest:
     n_groups = {len(s) for s in strata}
     if len(n_groups) != 1 or n_groups.pop() < 2:
         raise ValueError("every stratum needs the same groups, at least two")
-    terms = [_logrank_terms(s) for s in strata]
+    terms = [logrank_terms(s) for s in strata]
     observed = sum(t[0] for t in terms)
     expected = sum(t[1] for t in terms)
     variance = sum(t[2] for t in terms)
@@ -341,3 +342,92 @@ def _long(groups: Sequence[LifeTable]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     group = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])
     order = np.argsort(time, kind="stable")
     return time[order], cause[order], group[order]
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-stratum effects and their heterogeneity
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PetoEffect:
+    """The one-step (Peto) log hazard ratio of one group against a reference in one stratum,
+    from the log-rank terms: ``log HR = (O - E) / V`` with variance ``1 / V``.
+
+    Parameters
+    ----------
+    observed_minus_expected : events of the compared group minus those expected under equal
+        hazards (``O - E``).
+    variance : the hypergeometric variance ``V`` (0 when the stratum has no informative event).
+    """
+
+    observed_minus_expected: float
+    variance: float
+
+    @property
+    def log_hazard_ratio(self) -> float:
+        """``(O - E) / V``; NaN without information."""
+        return self.observed_minus_expected / self.variance if self.variance > 0 else math.nan
+
+    @property
+    def standard_error(self) -> float:
+        """``1 / sqrt(V)``; NaN without information."""
+        return 1 / math.sqrt(self.variance) if self.variance > 0 else math.nan
+
+    def hazard_ratio(self, alpha: float = 0.05) -> Estimate:
+        """The hazard ratio with its Wald interval on the log scale."""
+        if not self.variance > 0:
+            return Estimate.missing()
+        z = stats.norm.ppf(1 - alpha / 2)
+        log_hr, se = self.log_hazard_ratio, self.standard_error
+        return Estimate(math.exp(log_hr), math.exp(log_hr - z * se), math.exp(log_hr + z * se))
+
+
+def peto_effect(reference: LifeTable, compared: LifeTable) -> PetoEffect:
+    """:class:`PetoEffect` of `compared` against `reference` (cause 1; competing events
+    censor), from the two-group log-rank terms."""
+    observed, expected, variance = logrank_terms([reference, compared])
+    return PetoEffect(float(observed[1] - expected[1]), float(variance[1, 1]))
+
+
+@dataclass(frozen=True)
+class FixedEffectPool:
+    """Inverse-variance (fixed-effect) pooling of per-stratum estimates and the test of
+    their heterogeneity.
+
+    Parameters
+    ----------
+    estimate, standard_error : the pooled estimate and its standard error.
+    q : Cochran's Q, ``sum w_i (x_i - pooled)^2`` with ``w_i = 1 / se_i^2``.
+    df : strata with an estimate, less one.
+    p_value : P of Q against chi-square with `df` degrees of freedom (NaN when ``df = 0``).
+    i_squared : Higgins' I², ``max(0, (Q - df) / Q)`` (0 when ``Q = 0``; NaN when ``df = 0``).
+    """
+
+    estimate: float
+    standard_error: float
+    q: float
+    df: int
+    p_value: float
+    i_squared: float
+
+
+def fixed_effect_pool(estimates: Sequence[float], standard_errors: Sequence[float]
+                      ) -> FixedEffectPool:
+    """Pool estimates (e.g. log hazard ratios of several centres) by inverse variance, with
+    Cochran's Q and I²; strata without an estimate (NaN) are left out.
+
+    For Peto effects (:class:`PetoEffect`) the pooled log hazard ratio is
+    ``sum (O - E) / sum V``, the one-step estimate of the log-rank test stratified by the
+    same strata.
+    """
+    x, se = np.asarray(estimates, float), np.asarray(standard_errors, float)
+    kept = np.isfinite(x) & np.isfinite(se) & (se > 0)
+    x, weight = x[kept], 1 / se[kept] ** 2
+    if not x.size:
+        return FixedEffectPool(math.nan, math.nan, math.nan, 0, math.nan, math.nan)
+    pooled = float((weight * x).sum() / weight.sum())
+    q = float((weight * (x - pooled) ** 2).sum())
+    df = int(x.size - 1)
+    p_value = float(stats.chi2.sf(q, df)) if df else math.nan
+    i_squared = (max(0.0, (q - df) / q) if q > 0 else 0.0) if df else math.nan
+    return FixedEffectPool(pooled, float(1 / math.sqrt(weight.sum())), q, df, p_value,
+                           i_squared)

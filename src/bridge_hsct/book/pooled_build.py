@@ -1,0 +1,152 @@
+"""Build the pooled book of a consortium from its centres' aggregate-only bundles.
+
+``python -m bridge_hsct build --bundles a.zip b.zip c.zip --out DIR`` (``make book
+BUNDLES="a.zip b.zip c.zip" OUT=DIR``) checks the bundles (same software version, grid,
+groups and endpoints; each exact; one line naming the bundle otherwise) before anything is
+written, then executes the chapters of ``notebooks/pooled/`` listed in
+``book/_toc_pooled.yml`` on copies of the bundles and renders them with Jupyter Book.
+No patient row is read: the chapters see the bundles only.
+
+The site is published as the single-centre book's is (:mod:`.build`): one build at a time
+per output folder, built beside it and exchanged atomically, executed notebooks freed of
+this machine's paths, so that the same bundles give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from .. import __version__
+from ..paper.pooled import read_exact_bundles
+from ..paths import BOOK, CONFIG, NOTEBOOKS, sha256
+from ..render.escaping import markdown_text
+from .build import (
+    _import_analysis_stack,
+    _lock,
+    _Public,
+    _publish,
+    _render,
+    _signals_end_the_build,
+    _staging_folder,
+    _sweep_beside,
+    _timed,
+    _uninterrupted,
+    _wait,
+    publishable,
+    run_notebook,
+)
+from .parameters import Parameters
+
+POOLED_TOC = BOOK / "_toc_pooled.yml"
+POOLED_NOTEBOOKS = NOTEBOOKS / "pooled"
+#: Where the build puts the bundles, relative to the executed chapters.
+STAGED_BUNDLES = "../bundles"
+
+
+def pooled_chapters() -> list[str]:
+    """The chapters of the pooled book, in the order of its table of contents."""
+    toc = yaml.safe_load(POOLED_TOC.read_text())
+    return [toc["root"], *(c["file"] for part in toc.get("parts", [])
+                           for c in part.get("chapters", []))]
+
+
+def pooled_title(params: Parameters, centres: int) -> str:
+    """``params.title``, or a neutral title naming how many centres were pooled."""
+    return params.title or f"Outcomes after HSCT, pooled over {centres} centres"
+
+
+def _config(params: Parameters, centres: list[str]) -> dict:
+    """The staged ``_config.yml``: the title and the banner every page shows."""
+    config = yaml.safe_load(CONFIG.read_text())
+    title = pooled_title(params, len(centres))
+    config["title"] = title
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["bridge_hsct_reference_cohort"] = False
+    sphinx["bridge_hsct_data_file"] = f"the bundles of {len(centres)} centres"
+    names = ", ".join(markdown_text(c) for c in centres)
+    sphinx["myst_substitutions"] = {
+        "book_title": markdown_text(title),
+        "data_banner": ("```{admonition} Pooled from bundles\n:class: note\nEvery number on "
+                        f"this page is computed from the aggregate-only bundles of "
+                        f"{len(centres)} centres ({names}), not from patient rows. At day "
+                        "resolution, without suppression, the numbers equal those of the "
+                        "pooled rows.\n```"),
+    }
+    return config
+
+
+def _execute(name: str, src: Path, parameters: dict, public: _Public) -> bool:
+    """In a worker: execute chapter `name` of the pooled book into `src`."""
+    run_notebook(POOLED_NOTEBOOKS / f"{name}.md", src / f"{name}.ipynb", parameters, public,
+                 lambda executed: publishable(executed, parameters, public))
+    return False
+
+
+def _execute_all(names: list[str], src: Path, params: Parameters, staged: list[str],
+                 public: _Public, log) -> None:
+    """Execute the chapters in parallel, one forked process each (see
+    :func:`bridge_hsct.book.build._execute_all`); stop at the first failure."""
+    _import_analysis_stack()
+    parent = os.getpid()
+    tasks = [(parent, _execute, n, src, params.for_pooled_notebook(n, staged), public)
+             for n in names]
+    workers = max(1, min(len(names), os.cpu_count() or 1))
+    with multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+        results = pool.imap_unordered(_timed, tasks)
+        for done in range(1, len(names) + 1):
+            name, _, seconds = _wait(results.next)
+            log(f"[{done}/{len(names)}] {name}: executed in {seconds:.1f} s")
+
+
+def build_pooled(out: str | Path, params: Parameters, log=print) -> Path:
+    """Build the pooled book from ``params.bundles`` into the folder `out`.
+
+    Raises
+    ------
+    bridge_hsct.paper.bundle.BundleError
+        When a bundle cannot be read, the bundles cannot be pooled, or one is not exact
+        (nothing is built).
+    bridge_hsct.book.build.BuildError
+        If another build is writing `out`, `out` cannot be written, or a notebook or the
+        HTML build fails (the previous site is left untouched).
+    """
+    out = Path(out).resolve()
+    started = time.perf_counter()
+    bundles = read_exact_bundles(params.bundles)
+    log(f"bundles: {len(bundles)} centres, exact, "
+        f"{sum(b.manifest['data']['patients'] for b in bundles)} patients")
+    with _signals_end_the_build(), _lock(out):
+        _sweep_beside(out, log)
+        staging = _staging_folder(out)
+        try:
+            src, folder = staging / "src", staging / "bundles"
+            src.mkdir()
+            folder.mkdir()
+            for bundle in bundles:
+                shutil.copyfile(bundle.path, folder / bundle.name)
+            staged = [f"{STAGED_BUNDLES}/{b.name}" for b in bundles]
+            toc = yaml.safe_load(POOLED_TOC.read_text())
+            (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+            (src / "_config.yml").write_text(yaml.safe_dump(
+                _config(params, [b.name for b in bundles]), sort_keys=False))
+            public = _Public.of(str(bundles[0].path), staging, out.parent)
+            _execute_all(pooled_chapters(), src, params, staged, public, log)
+            log("rendering HTML with Jupyter Book ...")
+            site, _ = _render(src, staging)
+            (site / "build.json").write_text(json.dumps({
+                "pooled_from": {b.name: sha256(b.path) for b in bundles},
+                "parameters": params.for_pooled_notebook("*", staged),
+                "package_version": __version__}, indent=2))
+            _publish(site, out)
+        finally:
+            with _uninterrupted():
+                shutil.rmtree(staging, ignore_errors=True)
+    log(f"site written to {out} in {time.perf_counter() - started:.1f} s")
+    return out
