@@ -263,7 +263,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
 def methods_note(table2: dict) -> str:
     """How the Cox and Firth columns of Table 2 are estimated, at the table's level."""
     ci = ci_label(table2["alpha"])
-    return ("Cox: maximum partial likelihood (Efron ties), Wald "
-            f"{ci} and P, as in the paper. Firth: Firth-penalised partial likelihood (Breslow "
+    return ("Cox: maximum partial likelihood (Efron ties: this package's choice; the paper "
+            f"does not say how ties were handled), Wald {ci} and P. Firth: Firth-penalised "
+            "partial likelihood (Breslow "
             f"ties), profile penalised-likelihood {ci} and penalised likelihood-ratio P (Wald "
             f"for an outcome with more than {PROFILE_MAX_EVENTS:,} events).")
