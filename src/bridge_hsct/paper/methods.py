@@ -182,7 +182,8 @@ def methods_markdown(alpha: float, landmark_months: float, min_cell_count: int =
             "stabilised inverse probability of the group received. The model has a ridge "
             f"penalty λ = {iptw.DEFAULT_PENALTY:g}; weights are truncated at the "
             f"{iptw._ordinal(trim_low)} and {iptw._ordinal(trim_high)} percentiles; groups of "
-            "fewer than "            f"{iptw.MIN_GROUP_SIZE} patients are left out. Balance is read from standardised "
+            f"fewer than {iptw.MIN_GROUP_SIZE} patients are left out. Balance is read from "
+            "standardised "
             f"mean differences {cite('austin2009')} against {iptw.SMD_THRESHOLD:g}. Hazard "
             f"ratios come from weighted Cox models ({PENALISED_TIES} ties) with the Lin–Wei "
             f"robust variance {cite('lin1989')}, beside the unweighted ones.",
