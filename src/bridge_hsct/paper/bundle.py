@@ -6,7 +6,8 @@ their pooled rows (at day resolution, without suppression). The statistics are t
 :mod:`bridge_hsct.stats.life_tables`; this module decides what the paper needs, writes it,
 reads it back and refuses what cannot be pooled.
 
-Commands (a consortium's three steps; the third, the pooled book, is still to be built)::
+Commands (a consortium's steps; the pooled book is ``python -m bridge_hsct build --bundles``,
+:mod:`bridge_hsct.paper.pooled`)::
 
     python -m bridge_hsct.paper.bundle bundle --data ours.csv --out ours.bundle.zip \
         [--group-col arm] [--time-unit days|weeks|months] [--min-cell-count K]
