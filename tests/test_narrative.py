@@ -74,7 +74,7 @@ def test_significant_or_not_follows_the_data_and_alpha():
 
 def test_equal_estimates_are_called_the_same():
     text = os_text(cohort({"Alpha": spread(10, 3), "Beta": spread(10, 3)}), ["Alpha", "Beta"])
-    assert "The estimate was the same in both groups." in text
+    assert "The estimate was the same in both groups; over the whole follow-up" in text
     assert "higher in" not in text
 
 
@@ -168,7 +168,7 @@ def test_gvhd_reads_acute_gvhd_at_day_100(reference):
     summary = endpoint_summary(data, "agvhd_2_4", "arm", groups, narrative.DAY_100_MONTHS)
     assert months_to_days(narrative.DAY_100_MONTHS) == pytest.approx(100)
     text = story.section("gvhd").text
-    assert f"at 100 days was {format_percent(summary.iloc[0]['estimate'])}" in text
+    assert f"by 100 days was {format_percent(summary.iloc[0]['estimate'])}" in text
 
 
 def test_baseline_and_engraftment_numbers_equal_the_data(reference):
@@ -228,9 +228,9 @@ def test_endpoints_without_events_do_not_crash():
 def test_a_group_without_events_is_said_to_have_none():
     data = cohort({"Alpha": spread(8, 0), "Beta": spread(8, 4)})
     text = os_text(data, ["Alpha", "Beta"])
-    assert "100.00% (no death observed) in the Alpha group" in text
+    assert "100.00% (no death observed; 8 patients still at risk) in the Alpha group" in text
     late = cohort({"Alpha": [(900.0, 1)] + spread(7, 0), "Beta": spread(8, 4)})
-    assert "100.00% (none by 12 months) in the Alpha group" in os_text(late, ["Alpha", "Beta"],
+    assert "100.00% (none by 12 months; 8 patients still at risk) in the Alpha group" in os_text(late, ["Alpha", "Beta"],
                                                                          landmark_months=12)
 
 
@@ -251,3 +251,57 @@ def test_links_appear_only_for_given_labels():
     some = narrative.results_narrative(data, "arm", ["Alpha", "Beta"],
                                        links={"nrm": "nrm-page"})
     assert re.findall(r"\{ref\}`([^`]+)`", some.markdown()) == ["nrm-page"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Written as a clinical author would (issue 14, item 7)
+# ---------------------------------------------------------------------------------------------
+def sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z*])", text)
+
+
+@pytest.fixture(scope="module")
+def reference_story():
+    data = load_cohort(DEFAULT_DATA)
+    return narrative.results_narrative(data, "arm", sorted(data["arm"].unique()),
+                                       links=NO_LINKS)
+
+
+def test_every_sentence_comparing_groups_carries_its_interval_or_test(reference_story):
+    for sentence in sentences(reference_story.markdown()):
+        if re.search(r"\b(higher|lower|highest|lowest)\b in the", sentence):
+            assert "P = " in sentence or "CI" in sentence, sentence
+    assert "percentage points" not in reference_story.section("os_pfs").text
+
+
+def test_percentages_have_the_paper_s_decimals(reference_story):
+    text = reference_story.markdown()
+    # estimates at the landmark: two decimals, as the paper's 76.54%
+    survival = reference_story.section("os_pfs").text
+    assert re.search(r"was \d{1,3}\.\d{2}% \(95% CI", survival)
+    # shares of patients: one decimal, as the paper's 61.1% and Table 1
+    counts = re.findall(r"\d+ of \d+(?: patients)? \((\d+\.\d+)%\)", text)
+    assert counts and all(len(c.split(".")[1]) == 1 for c in counts)
+
+
+def test_an_estimate_on_few_patients_says_how_many(reference_story):
+    data = load_cohort(DEFAULT_DATA)
+    endpoint = narrative.derive(data[data["arm"] == "Blinatumomab"], "os")
+    left = int((endpoint["time"] >= months_to_days(24.0)).sum())
+    assert left < narrative.FEW_AT_RISK
+    patients = "patient" if left == 1 else "patients"
+    assert (f"; {left} {patients} still at risk) in the Blinatumomab group"
+            in reference_story.section("os_pfs").text)
+    assert "still at risk) in the CAR" not in reference_story.section("os_pfs").text
+
+
+def test_medians_have_units_and_no_sentence_is_about_the_tooling(reference_story):
+    text = reference_story.markdown() + reference_story.settings
+    medians = re.findall(r"\b[Mm]edian(?: [A-Za-z–,()-]+){0,14}? (?:was|of) (\d+(?:\.\d+)?)( \w+)", text)
+    assert len(medians) >= 6
+    for number, unit in medians:
+        assert unit.strip() in {"months", "days", "years"}, (number, unit)
+    for bounds in re.findall(r"(?:range|CI) \d+(?:\.\d+)?(?:–| to )\d+(?:\.\d+)?(\W)", text):
+        assert bounds in {" ", "%"}, bounds  # "range 6–58 years", "CI 57.54–88.51%"
+    for word in ["notebook", "the chapters", "the package", "computed by", "the code"]:
+        assert word not in text, word

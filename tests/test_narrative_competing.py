@@ -33,7 +33,7 @@ def paragraph(data: pd.DataFrame):
 
 def test_a_material_gap_between_the_methods_is_said_with_both_numbers():
     text, numbers = paragraph(cohort())
-    assert "at 12 months was 50.00%" in text  # the paper's 1 − Kaplan–Meier
+    assert "by 12 months was 50.00%" in text  # the paper's 1 − Kaplan–Meier
     assert "(Aalen–Johansen), the incidence at 12 months was 25.00%" in text
     assert "25.00 percentage points lower" in text
     recorded = numbers.set_index("quantity")["value"]
@@ -44,5 +44,5 @@ def test_a_material_gap_between_the_methods_is_said_with_both_numbers():
 def test_no_competing_sentence_when_the_methods_agree():
     # the same cases, but nobody dies before day 700: both methods give 10 / 40
     text, _ = paragraph(cohort(late_deaths=True))
-    assert "at 12 months was 25.00%" in text
+    assert "by 12 months was 25.00%" in text
     assert "Aalen–Johansen" not in text

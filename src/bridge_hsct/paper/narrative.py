@@ -28,13 +28,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
+from ..cohort.endpoints import (
+    ENDPOINTS,
+    derive,
+    known_status,
+    missing_columns,
+    missing_competitors,
+)
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_text
 from ..render.formatting import ci_label, format_number, format_p, format_percent, in_sentence
 from ..stats import group_tests
-from ..stats.survival import reverse_km_median_followup, to_months
+from ..stats.survival import (
+    months_to_days,
+    numbers_at_risk,
+    reverse_km_median_followup,
+    to_months,
+)
 from .outcomes import (
     COMPETING_METHOD,
     DAY_100_MONTHS,
@@ -138,10 +149,11 @@ def settings_text(landmark_months: float, alpha: float) -> str:
     return (f"Survival and incidence estimates are read at {landmark_label(landmark_months)} "
             f"after the transplant (acute GVHD at {landmark_label(DAY_100_MONTHS)}), with "
             f"{ci_label(alpha)}s; a difference between groups is called statistically "
-            f"significant when its P value is below {alpha:g}. The tests are those of the "
-            "chapters: log-rank for survival and incidence curves, Fisher's exact test (two "
-            "groups) or the chi-square test (more groups) for counts, and the Mann–Whitney U "
-            "(two groups) or Kruskal–Wallis test (more groups) for times; all are two-sided.")
+            f"significant when its P value is below {alpha:g}. Curves are compared with the "
+            "log-rank test over the whole follow-up, counts with Fisher's exact test (two "
+            "groups) or the chi-square test (more groups), and times with the Mann–Whitney U "
+            "test (two groups) or the Kruskal–Wallis test (more groups); all tests are "
+            "two-sided and none is adjusted for multiplicity.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,27 +309,59 @@ def _rounded(proportion: float) -> float:
     return round(100 * proportion, 2)
 
 
-def estimate_phrase(rec: Recorder, name: str, row) -> str:
+#: An estimate resting on fewer patients still at risk at its time point than this says
+#: how many: its interval is wide and one more event would move it far.
+FEW_AT_RISK = 10
+
+
+def at_risk_words(rec: Recorder, name: str, group, at_risk: int | None) -> str:
+    """``; 1 patient still at risk`` when fewer than :data:`FEW_AT_RISK` remain at the
+    landmark (the count through the disclosure), else ``""``."""
+    if at_risk is None or at_risk >= FEW_AT_RISK:
+        return ""
+    shown = rec.number(f"{name}.at_risk", group, at_risk, "patients", str(at_risk))
+    return f"; {shown} patient{'' if at_risk == 1 else 's'} still at risk"
+
+
+def estimate_phrase(rec: Recorder, name: str, row, at_risk: int | None = None) -> str:
     """``78.39% (95% CI 59.77–89.13%)``, ``0.00% (no case observed)``, ``0.00% (none by
     24 months)`` (events only after the landmark) or ``not estimable``; the level and the
-    landmark are those the row of :func:`endpoint_summary` was computed at."""
+    landmark are those the row of :func:`endpoint_summary` was computed at. With
+    `at_risk` below :data:`FEW_AT_RISK`, the bracket says how many patients were still at
+    risk at the landmark (``; 1 patient still at risk``)."""
     group = row["group"]
     if np.isnan(row["estimate"]):
         return rec.add(f"{name}.estimate", group, np.nan, "not estimable", "proportion")
     shown = rec.percent(f"{name}.estimate", group, row["estimate"])
+    few = at_risk_words(rec, name, group, at_risk)
     if row["events"] == 0:
-        return f"{shown} (no {ENDPOINT_WORDS[name][1]} observed)"
+        return f"{shown} (no {ENDPOINT_WORDS[name][1]} observed{few})"
     if np.isnan(row["lower"]) or np.isnan(row["upper"]):
-        return shown
+        return f"{shown} ({few[2:]})" if few else shown
     if row["lower"] == row["upper"] == row["estimate"]:  # no event yet at the landmark
-        return f"{shown} (none by {landmark_label(row['landmark_months'])})"
+        return f"{shown} (none by {landmark_label(row['landmark_months'])}{few})"
     lower = rec.bound(f"{name}.lower", group, row["lower"], row["alpha"])
     upper = rec.bound(f"{name}.upper", group, row["upper"], row["alpha"])
-    return f"{shown} ({ci_label(row['alpha'])} {lower}–{upper}%)"
+    return f"{shown} ({ci_label(row['alpha'])} {lower}–{upper}%{few})"
+
+
+def at_risk_by_group(data: pd.DataFrame, name: str, group_col: str, groups: list,
+                     landmark_months: float) -> dict:
+    """Patients still at risk for endpoint `name` at the landmark: ``"whole"`` and each
+    group (patients of unknown status left out, as in :func:`endpoint_summary`)."""
+    known = data[known_status(data, name)]
+    endpoint = derive(known, name)
+    at = [float(months_to_days(landmark_months))]
+    counts = {"whole": int(numbers_at_risk(endpoint["time"], endpoint["cause"] == 1, at)[0])}
+    for g in groups:
+        part = endpoint[(known[group_col] == g).to_numpy()]
+        counts[g] = int(numbers_at_risk(part["time"], part["cause"] == 1, at)[0])
+    return counts
 
 
 def median_phrase(rec: Recorder, name: str, row) -> str:
-    """``59.04 months (95% CI 39.03 to 72.67)`` or ``not reached`` (at the row's level)."""
+    """``59.04 months (95% CI 39.03 to 72.67 months)`` or ``not reached`` (at the row's
+    level)."""
     group = row["group"]
     if np.isnan(row["median_months"]):
         return rec.add(f"{name}.median", group, np.nan, "not reached", "months")
@@ -329,61 +373,87 @@ def median_phrase(rec: Recorder, name: str, row) -> str:
         bounds.append(rec.number(f"{name}.median_{side}", group, value,
                                  f"months, {ci_label(row['alpha'])} bound",
                                  "not reached" if np.isnan(value) else f"{value:.2f}"))
-    return f"{median} months ({ci_label(row['alpha'])} {bounds[0]} to {bounds[1]})"
+    return f"{median} months ({ci_label(row['alpha'])} {bounds[0]} to {bounds[1]} months)"
 
 
-def direction_sentence(rec: Recorder, name: str, groups: pd.DataFrame) -> str:
-    """Which group had the higher estimate, from the printed (rounded) estimates.
+def direction_clause(groups: pd.DataFrame) -> str | None:
+    """Which group had the higher estimate, from the printed (rounded) estimates, as a
+    clause without its full stop; ``""`` when fewer than two groups have an estimate (None
+    when there are fewer than two groups at all).
 
-    Two groups: ``higher in the A group than in the B group, by 10.31 percentage points``
-    (or the same in both). Three or more: highest and lowest groups. Groups whose estimate is
-    not estimable are left out; with fewer than two estimable groups nothing is compared.
+    Two groups: ``the point estimate was higher in the A group than in the B group`` (or
+    ``the estimate was the same in both groups``). Three or more: highest and lowest
+    groups. No gap in percentage points is printed: a bare difference beside intervals tens
+    of points wide reads as more certain than it is; the reader has both intervals.
     """
+    if len(groups) < 2:
+        return None
     known = groups[groups["estimate"].notna()]
     if len(known) < 2:
-        if len(groups) >= 2:
-            return ("The estimates cannot be set side by side because fewer than two groups "
-                    "have one at this time point.")
         return ""
     values = {row["group"]: _rounded(row["estimate"]) for _, row in known.iterrows()}
     top, bottom = max(values.values()), min(values.values())
     if top == bottom:
-        return ("The estimate was the same in both groups." if len(values) == 2
-                else "The estimate was the same in every group.")
+        return ("the estimate was the same in both groups" if len(values) == 2
+                else "the estimate was the same in every group")
     highest = [g for g, v in values.items() if v == top]
     lowest = [g for g, v in values.items() if v == bottom]
     if len(values) == 2:
-        gap = rec.number(f"{name}.difference", "", top - bottom, "percentage points",
-                         f"{top - bottom:.2f}")
-        return (f"The estimate was higher in {group_phrase(highest[0])} than in "
-                f"{group_phrase(lowest[0])}, by {gap} percentage points.")
-    return (f"It was highest in {join_words([group_phrase(g) for g in highest])} and lowest "
-            f"in {join_words([group_phrase(g) for g in lowest])}.")
+        return (f"the point estimate was higher in {group_phrase(highest[0])} than in "
+                f"{group_phrase(lowest[0])}")
+    return (f"it was highest in {join_words([group_phrase(g) for g in highest])} and lowest "
+            f"in {join_words([group_phrase(g) for g in lowest])}")
 
 
-def test_sentence(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float,
-                  no_events: bool) -> str:
-    """The between-group test of the whole curves, in words that follow ``alpha``."""
+def intervals_overlap(groups: pd.DataFrame) -> bool | None:
+    """Whether every pair of the groups' confidence intervals overlaps (None when a group
+    has no interval)."""
+    if groups["lower"].isna().any() or groups["upper"].isna().any():
+        return None
+    return bool(groups["lower"].max() <= groups["upper"].min())
+
+
+def test_clause(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float) -> str:
+    """The between-group test of the whole curves, as a clause with its P value, in words
+    that follow ``alpha``; ``""`` with fewer than two groups."""
     first = groups.iloc[0]
     p_value, test = first["p_value"], first["test"]
     k = len(groups)
     if k < 2:
         return ""
     if np.isnan(p_value):
-        why = " because no patient had an event" if no_events else ""
-        return f"No between-group test could be computed{why}."
+        return "no between-group test could be computed"
     shown = rec.p(f"{name}.p_value", p_value)
     if p_value < alpha:
         if k == 2:
-            return (f"The difference between the two curves was statistically significant "
-                    f"({test}, P = {shown}).")
-        return (f"The {test} across the {k} groups was statistically significant "
-                f"(P = {shown}): at least one group's curve differs from the others.")
+            return (f"the difference between the two curves was statistically significant "
+                    f"({test}, P = {shown})")
+        return (f"the {test} across the {k} groups was statistically significant "
+                f"(P = {shown}): at least one group's curve differs from the others")
     if k == 2:
-        return (f"Over the whole follow-up the two curves did not differ significantly "
-                f"({test}, P = {shown}).")
-    return (f"Over the whole follow-up the curves of the {k} groups did not differ "
-            f"significantly ({test} across all groups, P = {shown}).")
+        return (f"over the whole follow-up the two curves did not differ significantly "
+                f"({test}, P = {shown})")
+    return (f"over the whole follow-up the curves of the {k} groups did not differ "
+            f"significantly ({test} across all groups, P = {shown})")
+
+
+def comparison_sentence(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float) -> str:
+    """One sentence setting the groups side by side: which estimate was higher, whether
+    their intervals overlap, and the test with its P value, so that no difference is
+    stated without its uncertainty."""
+    direction = direction_clause(groups)
+    test = test_clause(rec, name, groups, alpha)
+    if direction is None:
+        return ""
+    if direction == "":
+        return (capitalise(test) + "; the estimates at this time point cannot be set side "
+                "by side because fewer than two groups have one.")
+    overlap = intervals_overlap(groups[groups["estimate"].notna()])
+    if len(groups) == 2 and "higher" in direction and overlap is not None:
+        join = ("but their intervals overlap, and " if overlap
+                else "and their intervals do not overlap; ")
+        return f"{capitalise(direction)}, {join}{test}."
+    return f"{capitalise(direction)}; {test}."
 
 
 #: A gap between 1 − Kaplan–Meier and Aalen–Johansen that the words must mention: five
@@ -453,23 +523,27 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
         return " ".join(t for t in (
             f"Among the {n} patients, {none}, so {what} {level} throughout the "
             "follow-up and the groups cannot be compared.", left_out) if t)
-    noun = one if events == 1 else many
-    measure = what if kind == "survival" else f"the cumulative incidence of {what}"
-    text = (f"Among all {n} patients ({counted} {noun} over the whole follow-up), "
-            f"{measure} at {when} was {estimate_phrase(rec, name, whole)}.")
+    noun, were = (one, "was") if events == 1 else (many, "were")
+    at_risk = at_risk_by_group(data, name, group_col, groups, landmark_months)
+    overall = estimate_phrase(rec, name, whole, at_risk["whole"])
     if kind == "survival":
+        text = (f"At {when}, {what} of the whole cohort was {overall}; over the whole "
+                f"follow-up, {counted} {noun} {were} recorded among the {n} patients.")
         median = median_phrase(rec, name, whole)
         text += (" The median was not reached: the curve stays above 50%." if median ==
                  "not reached" else f" The median was {median}.")
-    parts = [f"{estimate_phrase(rec, name, row)} in {group_phrase(row['group'])}"
-             for _, row in by_group.iterrows()]
-    text += f" By group, it was {join_words(parts)}."
-    direction = direction_sentence(rec, name, by_group)
-    test = test_sentence(rec, name, by_group, alpha, no_events=False)
+    else:
+        text = (f"Among the {n} patients, {counted} {noun} {were} recorded; the cumulative "
+                f"incidence of {what} by {when} was {overall}.")
+    parts = [f"{estimate_phrase(rec, name, row, at_risk[row['group']])} in "
+             f"{group_phrase(row['group'])}" for _, row in by_group.iterrows()]
+    if parts:
+        text += f" By group, it was {join_words(parts)}."
+    comparison = comparison_sentence(rec, name, by_group, alpha)
     competing = (competing_sentence(rec, data, name, group_col, groups, landmark_months, alpha,
                                     whole)
                  if competing_note and kind == "incidence" and method == PAPER_METHOD else "")
-    return " ".join(t for t in (text, direction, test, competing, left_out) if t)
+    return " ".join(t for t in (text, comparison, competing, left_out) if t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -587,7 +661,7 @@ def engraftment_sentence(rec: Recorder, data: pd.DataFrame, event: str, group_co
         failed = (f" The other {shown} had none recorded (graft failure, or death or the end "
                   "of follow-up before it).")
     return (f"{capitalise(what)} was recorded in {share}, after a median of {median} "
-            f"days (range {low}–{high}); the medians by group were {join_words(parts)} "
+            f"days (range {low}–{high} days); the medians by group were {join_words(parts)} "
             f"({test}).{failed}")
 
 
@@ -614,7 +688,7 @@ def followup_sentence(rec: Recorder, data: pd.DataFrame, observed, alpha: float)
     observed_text = (
         f"{rec.number('followup.median', 'whole', observed['median'], 'months')} months "
         f"(range {rec.number('followup.min', 'whole', observed['min'], 'months')}–"
-        f"{rec.number('followup.max', 'whole', observed['max'], 'months')})")
+        f"{rec.number('followup.max', 'whole', observed['max'], 'months')} months)")
     if "death" not in data:
         return (f"The median of the observed times, which Table 1 gives as the paper does, "
                 f"was {observed_text}; the median follow-up by reverse Kaplan–Meier needs "
@@ -629,7 +703,7 @@ def followup_sentence(rec: Recorder, data: pd.DataFrame, observed, alpha: float)
     interval = ("" if np.isnan(median) or np.isnan(lower) or np.isnan(upper) else
                 f" ({ci_label(alpha)} "
                 f"{rec.number('followup.reverse_km_lower', 'whole', lower, 'months')} to "
-                f"{rec.number('followup.reverse_km_upper', 'whole', upper, 'months')})")
+                f"{rec.number('followup.reverse_km_upper', 'whole', upper, 'months')} months)")
     unknown = int((~known).sum())
     left_out = (f" (on the {count_text(int(known.sum()))} patients whose vital status is "
                 "known)" if unknown else "")
@@ -668,7 +742,7 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
         text.append(f"Their median age at the transplant was "
                     f"{rec.number('age.median', 'whole', age['median'], 'years')} years "
                     f"(range {rec.number('age.min', 'whole', age['min'], 'years')}–"
-                    f"{rec.number('age.max', 'whole', age['max'], 'years')}).")
+                    f"{rec.number('age.max', 'whole', age['max'], 'years')} years).")
     if not follow.empty:
         text.append(followup_sentence(rec, data, follow.iloc[0], alpha))
     status = _table1_whole(numbers, "disease_status")
