@@ -230,8 +230,8 @@ def test_a_group_without_events_is_said_to_have_none():
     text = os_text(data, ["Alpha", "Beta"])
     assert "100.00% (no death observed; 8 patients still at risk) in the Alpha group" in text
     late = cohort({"Alpha": [(900.0, 1)] + spread(7, 0), "Beta": spread(8, 4)})
-    assert "100.00% (none by 12 months; 8 patients still at risk) in the Alpha group" in os_text(late, ["Alpha", "Beta"],
-                                                                         landmark_months=12)
+    late_text = os_text(late, ["Alpha", "Beta"], landmark_months=12)
+    assert "100.00% (none by 12 months; 8 patients still at risk) in the Alpha group" in late_text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +297,8 @@ def test_an_estimate_on_few_patients_says_how_many(reference_story):
 
 def test_medians_have_units_and_no_sentence_is_about_the_tooling(reference_story):
     text = reference_story.markdown() + reference_story.settings
-    medians = re.findall(r"\b[Mm]edian(?: [A-Za-z–,()-]+){0,14}? (?:was|of) (\d+(?:\.\d+)?)( \w+)", text)
+    medians = re.findall(
+        r"\b[Mm]edian(?: [A-Za-z–,()-]+){0,14}? (?:was|of) (\d+(?:\.\d+)?)( \w+)", text)
     assert len(medians) >= 6
     for number, unit in medians:
         assert unit.strip() in {"months", "days", "years"}, (number, unit)
