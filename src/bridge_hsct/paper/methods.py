@@ -112,8 +112,8 @@ def methods_markdown(alpha: float, landmark_months: float, min_cell_count: int =
     day100 = outcomes.landmark_label(outcomes.DAY_100_MONTHS)
     landmark = outcomes.landmark_label(landmark_months)
     trim_low, trim_high = iptw.DEFAULT_TRIM_PERCENTILES
-    small = (f"Counts of 1 to {min_cell_count - 1} patients or events are printed as "
-             f"“< {min_cell_count}” on every page and in every download (this build's "
+    small = (f"Any count of patients or events below {min_cell_count}, zero excepted, is "
+             f"printed as “< {min_cell_count}” on every page and in every download (this build's "
              f"`min_cell_count` = {min_cell_count}), with any percentage that would give them "
              "away." if min_cell_count > 1 else
              "Small counts are printed as they are (this build's `min_cell_count` is "
