@@ -94,3 +94,57 @@ def test_stratified_tests_with_odd_strata_equal_r(seed, tmp_path):
     strata = strata_of(rows)
     assert lt.logrank_test(strata).chi2 == pytest.approx(r["chi2"], rel=1e-10)
     assert lt.gray_test(strata).chi2 == pytest.approx(r["gray"], rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unstratified_group_cox_equals_the_row_level_fit(seed):
+    """One stratum: the counts give the package's Efron fit on the rows (itself checked
+    against R in tests/test_against_r.py)."""
+    from bridge_hsct.stats.survival import fit_cox
+
+    rows = odd_centres(seed)
+    strata = strata_of(rows)
+    pooled = [lt.pool([s[i] for s in strata]) for i in range(3)]
+    ours = lt.group_cox_model([pooled])
+    frame = pd.DataFrame({"time": rows["time"], "event": (rows["cause"] == 1).astype(int),
+                          "g1": (rows["group"] == "g1").astype(float),
+                          "g2": (rows["group"] == "g2").astype(float)})
+    model, reason = fit_cox(frame, "time", "event")
+    assert reason is None
+    np.testing.assert_allclose(ours.log_hazard_ratio, model.summary["coef"], rtol=1e-8)
+    np.testing.assert_allclose(ours.standard_error, model.summary["se"], rtol=1e-8)
+    assert ours.log_likelihood == pytest.approx(model.log_likelihood, rel=1e-10)
+
+
+R_COX = r"""
+args <- commandArgs(TRUE)
+suppressMessages(library(survival))
+d <- read.csv(file.path(args[1], "rows.csv"))
+fit <- coxph(Surv(time, cause == 1) ~ factor(group) + strata(centre), data = d,
+             ties = "efron", control = coxph.control(eps = 1e-12, iter.max = 50))
+write.csv(data.frame(coef = coef(fit), se = sqrt(diag(vcov(fit))),
+                     loglik = fit$loglik[2]), file.path(args[1], "cox.csv"), row.names = FALSE)
+"""
+
+
+@pytest.mark.skipif(RSCRIPT is None, reason="R not found: the stratified Cox model is not "
+                                            "checked against R")
+@pytest.mark.parametrize("seed", range(4))
+def test_centre_stratified_group_cox_equals_r(seed, tmp_path):
+    rows = odd_centres(seed)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "cox.R").write_text(R_COX)
+    subprocess.run([RSCRIPT, str(tmp_path / "cox.R"), str(tmp_path)], check=True,
+                   capture_output=True)
+    r = pd.read_csv(tmp_path / "cox.csv")
+    ours = lt.group_cox_model(strata_of(rows))
+    np.testing.assert_allclose(ours.log_hazard_ratio, r["coef"], rtol=1e-7)
+    np.testing.assert_allclose(ours.standard_error, r["se"], rtol=1e-7)
+    assert ours.log_likelihood == pytest.approx(r["loglik"].iloc[0], rel=1e-9)
+
+
+def test_a_group_without_events_has_no_hazard_ratio():
+    quiet = lt.life_table([5, 9], [0, 0])
+    busy = lt.life_table([2, 4, 6], [1, 1, 0])
+    model = lt.group_cox_model([[busy, quiet]])
+    assert model.reason and all(e.is_missing for e in model.hazard_ratios())

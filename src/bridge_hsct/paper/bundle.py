@@ -562,6 +562,8 @@ class PooledEndpoint:
     logrank : log-rank test of cause 1 (competing events censor), pooled rows.
     logrank_by_centre : the same, stratified by centre.
     gray : Gray's test (incidence endpoints; None otherwise), pooled and by centre.
+    cox_by_centre : Cox model of the groups stratified by centre (Efron ties; competing
+        events censor), from the centres' life tables.
     exact : whether every bundle was exact (the results then equal the pooled rows').
     not_exact_because : each inexact bundle and why.
     """
@@ -575,6 +577,7 @@ class PooledEndpoint:
     logrank_by_centre: ChiSquareTest
     gray: ChiSquareTest | None
     gray_by_centre: ChiSquareTest | None
+    cox_by_centre: lt.GroupCoxModel
     exact: bool
     not_exact_because: tuple[str, ...]
 
@@ -615,7 +618,7 @@ def pool_endpoint(bundles: Sequence[Bundle], endpoint: str, exact: bool = True
         lt.logrank_test([pooled]), lt.logrank_test(by_centre),
         lt.gray_test([pooled]) if incidence else None,
         lt.gray_test(by_centre) if incidence else None,
-        not inexact, inexact)
+        lt.group_cox_model(by_centre), not inexact, inexact)
 
 
 # ---------------------------------------------------------------------------------------------

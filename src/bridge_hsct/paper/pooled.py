@@ -44,7 +44,7 @@ from ..render.descriptive import n_percent
 from ..render.disclosure import Disclosure, count_text, put_in_force
 from ..render.escaping import markdown_code, markdown_text, plot_text
 from ..render.figures import PALETTE, WHOLE_COLOUR, figure_style, km_panel, save_figure
-from ..render.formatting import confidence_percent, format_p, group_header
+from ..render.formatting import ci_label, confidence_percent, format_p, group_header
 from ..render.tables import Table
 from ..stats import group_tests
 from ..stats import life_tables as lt
@@ -243,6 +243,8 @@ class EndpointAnalysis:
         the download, percentages on the page).
     tests : the log-rank test and, for incidence, Gray's test, each unstratified and
         stratified by centre.
+    cox : each group's hazard ratio against the reference, Cox model stratified by centre
+        (cause-specific for incidence endpoints: competing events censor).
     """
 
     endpoint: str
@@ -251,6 +253,7 @@ class EndpointAnalysis:
     pooled: PooledEndpoint
     estimates: Table
     tests: Table
+    cox: Table
 
     def figure(self, consortium: Consortium) -> plt.Figure:
         """The pooled curves by group (:func:`bridge_hsct.render.figures.km_panel`, fed the
@@ -318,7 +321,27 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
           format_p(result.p_value)] for name, by, result in tests],
         columns=["Test", "χ²", "df", "P value"])
     return EndpointAnalysis(endpoint, spec["label"], spec["kind"], pooled,
-                            estimates, Table(test_display, test_numbers))
+                            estimates, Table(test_display, test_numbers),
+                            _cox_table(consortium, endpoint, pooled))
+
+
+def _cox_table(consortium: Consortium, endpoint: str, pooled) -> Table:
+    """Hazard ratio of each group against the reference from the Cox model stratified by
+    centre (:func:`bridge_hsct.stats.life_tables.group_cox_model`)."""
+    model, reference = pooled.cox_by_centre, consortium.groups[0]
+    ci = ci_label(consortium.alpha)
+    numbers, display = [], []
+    for group, hr, p in zip(consortium.groups[1:], model.hazard_ratios(consortium.alpha),
+                            model.p_values(), strict=True):
+        numbers.append({"endpoint": endpoint, "group": group, "reference": reference,
+                        "hr": hr.value, "lower": hr.lower, "upper": hr.upper,
+                        "p_value": p, "alpha": consortium.alpha,
+                        "reason": model.reason or ""})
+        display.append([f"{group} vs {reference}",
+                        _ratio_text(hr) if not hr.is_missing
+                        else f"not estimable: {model.reason}", format_p(p)])
+    return Table(pd.DataFrame(display, columns=["Comparison", f"HR ({ci})", "P value"]),
+                 pd.DataFrame(numbers))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,6 +636,7 @@ def endpoint_section(consortium: Consortium, endpoint: str) -> list:
                "the test stratified by centre.")
     estimates_csv = analysis.estimates.save(consortium.output_dir, f"{endpoint}_estimates")
     tests_csv = analysis.tests.save(consortium.output_dir, f"{endpoint}_tests")
+    cox_csv = analysis.cox.save(consortium.output_dir, f"{endpoint}_cox")
     stub = consortium.group_label.capitalize()
     return [
         Markdown(figure_markdown(files, f"pooled-{endpoint}",
@@ -625,6 +649,11 @@ def endpoint_section(consortium: Consortium, endpoint: str) -> list:
         analysis.tests.render(f"{analysis.label}: tests between the groups", stub="Test",
                               test_col=None, indent_col=None, table_id=f"{endpoint}-tests"),
         analysis.tests.download(tests_csv, "the tests", "one row per test"),
+        analysis.cox.render(f"{analysis.label}: hazard ratios, Cox model stratified by centre",
+                            subtitle="Efron ties; competing events censored",
+                            stub="Comparison", test_col=None, indent_col=None,
+                            table_id=f"{endpoint}-cox"),
+        analysis.cox.download(cox_csv, "the hazard ratios", "one row per compared group"),
     ]
 
 

@@ -431,3 +431,106 @@ def fixed_effect_pool(estimates: Sequence[float], standard_errors: Sequence[floa
     i_squared = (max(0.0, (q - df) / q) if q > 0 else 0.0) if df else math.nan
     return FixedEffectPool(pooled, float(1 / math.sqrt(weight.sum())), q, df, p_value,
                            i_squared)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cox model of the groups, stratified by centre
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupCoxModel:
+    """Cox model of cause 1 with one indicator per non-reference group, stratified by the
+    outer sequence of life tables (Efron ties), fitted by Newton–Raphson.
+
+    Parameters
+    ----------
+    log_hazard_ratio, standard_error : per non-reference group, in the groups' order.
+    log_likelihood : the Efron partial log-likelihood at the estimate.
+    iterations : Newton steps taken.
+    reason : why it could not be fitted (no event, a group without events), else None.
+    """
+
+    log_hazard_ratio: np.ndarray
+    standard_error: np.ndarray
+    log_likelihood: float
+    iterations: int
+    reason: str | None = None
+
+    def hazard_ratios(self, alpha: float = 0.05) -> list[Estimate]:
+        """Each group's hazard ratio against the reference with its Wald interval."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        return [Estimate(math.exp(b), math.exp(b - z * s), math.exp(b + z * s))
+                if math.isfinite(b) and math.isfinite(s) else Estimate.missing()
+                for b, s in zip(self.log_hazard_ratio, self.standard_error, strict=True)]
+
+    def p_values(self) -> np.ndarray:
+        """Two-sided Wald P of each group's coefficient."""
+        return 2 * stats.norm.sf(np.abs(self.log_hazard_ratio / self.standard_error))
+
+
+def _efron_risk_sets(strata: Sequence[Sequence[LifeTable]]):
+    """At-risk and event counts per group (T x k) at every event time of every stratum, each
+    time repeated once per tied event with Efron's share ``l / d`` of the events removed."""
+    rows_n, rows_d, share = [], [], []
+    for groups in strata:
+        times = np.unique(np.concatenate([g.time for g in groups]))
+        at_risk = np.array([g.at_risk_at(times) for g in groups], float).T
+        events = np.array([g.counts_at(times)[0] for g in groups], float).T
+        tied = events.sum(axis=1).astype(int)
+        keep = tied > 0
+        at_risk, events, tied = at_risk[keep], events[keep], tied[keep]
+        repeat = np.repeat(np.arange(tied.size), tied)
+        rows_n.append(at_risk[repeat])
+        rows_d.append(events[repeat])
+        offsets = np.arange(repeat.size) - np.repeat(np.cumsum(tied) - tied, tied)
+        share.append(offsets / tied[repeat])
+    return np.vstack(rows_n), np.vstack(rows_d), np.concatenate(share)
+
+
+def group_cox_model(strata: Sequence[Sequence[LifeTable]], max_iterations: int = 50,
+                    tolerance: float = 1e-12) -> GroupCoxModel:
+    """Fit :class:`GroupCoxModel` from life tables.
+
+    With a categorical covariate (the group), Efron's partial likelihood depends on the data
+    only through, at each event time of each stratum, the number at risk and the number of
+    events in each group; the life tables hold exactly these, so the fit equals R's
+    ``coxph(Surv(time, status) ~ group + strata(centre), ties = "efron")`` on the rows.
+
+    Parameters
+    ----------
+    strata : as :func:`logrank_test`: per stratum, one life table per group (reference
+        first); competing events count as censoring.
+    max_iterations, tolerance : Newton–Raphson stops when the largest step is below
+        `tolerance`.
+    """
+    k = len(strata[0])
+    if any(len(s) != k for s in strata) or k < 2:
+        raise ValueError("every stratum needs the same groups, at least two")
+    n, d, share = _efron_risk_sets(strata)
+    missing = np.full(k - 1, math.nan)
+    if not d.size:
+        return GroupCoxModel(missing, missing, math.nan, 0, reason="no events")
+    if (d.sum(axis=0) == 0).any():
+        return GroupCoxModel(missing, missing, math.nan, 0,
+                             reason="a group has no event: its hazard ratio is not finite")
+    first = np.flatnonzero(share == 0)  # one row per event time: the observed-events term
+    observed = d[first].sum(axis=0)[1:]
+    beta = np.zeros(k - 1)
+
+    def terms(beta):
+        weight = np.exp(np.concatenate(([0.0], beta)))
+        a = (n - share[:, None] * d) * weight                    # rows x k
+        total = a.sum(axis=1)
+        log_lik = float(observed @ beta - np.log(total).sum())
+        mean = a[:, 1:] / total[:, None]
+        score = observed - mean.sum(axis=0)
+        information = np.diag(mean.sum(axis=0)) - mean.T @ mean
+        return log_lik, score, information
+
+    iterations, step = 0, np.inf
+    while iterations < max_iterations and np.abs(step).max() >= tolerance:
+        _, score, information = terms(beta)
+        step = np.linalg.solve(information, score)
+        beta, iterations = beta + step, iterations + 1
+    log_lik, _, information = terms(beta)
+    se = np.sqrt(np.diag(np.linalg.inv(information)))
+    return GroupCoxModel(beta, se, log_lik, iterations)
