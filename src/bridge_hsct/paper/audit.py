@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ import pandas as pd
 from ..cohort.endpoints import ENDPOINTS, derive, known_status, missing_columns
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import is_small, min_cell_count
-from ..render.escaping import spreadsheet_frame
+from ..render.tables import save_table
 from ..stats import group_tests
 from ..stats.survival import km_median, months_to_days, to_months
 from .outcomes import (
@@ -535,7 +536,8 @@ SECTION_NAMES = {
 class AuditReport:
     """The audit of one cohort: rows, a table by section, the page's opening paragraph and
     a summary paragraph; on the reference cohort also the three scores by kind of number
-    (``kinds``: counts, numbers the generator was fitted to, numbers it was not).
+    (``kinds``: counts, numbers the generator was fitted to, numbers it was not); ``csv``:
+    where :func:`audit_report` saved its rows.
 
     On the reference cohort it is a reproduction audit (``reference``: each number
     reproduced or not, scores by section); on any other cohort a plain comparison, with no
@@ -549,6 +551,7 @@ class AuditReport:
     introduction: str = ""
     reference: bool = True
     kinds: pd.DataFrame | None = None
+    csv: Path | None = None
 
 
 def page_title(reference: bool) -> str:
@@ -723,5 +726,5 @@ def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
     registry = load_published() if registry is None else registry
     audit = audit_table(Cohort(chapter.data, chapter.group_col), registry)
     report = (_reproduction if is_reference_cohort(chapter.data_path) else _comparison)(audit)
-    spreadsheet_frame(report.audit).to_csv(chapter.output_dir / "audit.csv", index=False)
+    report.csv = save_table(report.audit, chapter, "audit")  # labelled with its data
     return report

@@ -68,6 +68,7 @@ from ..cohort.endpoints import (  # noqa: E402
     missing_columns,
 )
 from ..cohort.schema import BY_NAME  # noqa: E402
+from ..render.data_label import sidecar  # noqa: E402
 from ..render.disclosure import (  # noqa: E402
     NO_SUPPRESSION,
     Disclosure,
@@ -1214,6 +1215,8 @@ class IptwReport:
     def downloads(self) -> Markdown | None:
         """Bullets linking the chapter's CSV files (None when none was saved)."""
         lines = [f"- {{download}}`{name}.csv <{Path(path).as_posix()}>`: {what}"
+                 + (f" ({{download}}`its data <{sidecar(Path(path)).as_posix()}>`)"
+                    if sidecar(Path(path)).is_file() else "")
                  for name, (path, what) in self.csv.items()]
         return Markdown("\n".join(lines)) if lines else None
 
@@ -1323,7 +1326,7 @@ def _with_known_status(chapter):
 
 
 def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
-    data, out, weighting = chapter.data, chapter.output_dir, report.weighting
+    data, weighting = chapter.data, report.weighting
     report.balance = balance_table(data, weighting)
     table1 = [r.variable for r in TABLE1_ROWS if r.variable != "followup_months"]
     report.all_terms = len(covariate_terms(weighting.rows(data), table1, "reference")[1])
@@ -1336,11 +1339,11 @@ def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
             continue
         title = f"{FIGURE_LABELS.get(name, '')}  {ENDPOINTS[name].label}".strip()
         figure = iptw_figure(result, weighting, data, title, chapter.landmark_months)
-        report.figures[name] = save_figure(figure, out,
+        report.figures[name] = save_figure(figure, chapter,
                                            f"figure_s6{FIGURE_LABELS[name]}".lower())
         plt.close(figure)
     figure = love_plot(report.balance, report.groups)
-    report.figures["balance"] = save_figure(figure, out, "iptw_balance")
+    report.figures["balance"] = save_figure(figure, chapter, "iptw_balance")
     plt.close(figure)
     trim = weighting.trimming
     # no per-patient table (propensities, weights): the site publishes aggregates only
@@ -1358,4 +1361,4 @@ def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
     }
     for name, frame in tables.items():
         if len(frame):  # an empty table would be a download of one byte
-            report.csv[name] = (save_table(frame, out, name), CSV_CONTENTS[name])
+            report.csv[name] = (save_table(frame, chapter, name), CSV_CONTENTS[name])
