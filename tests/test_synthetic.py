@@ -285,6 +285,13 @@ def test_p_values_are_judged_on_the_registry_tolerance_not_the_search_scale():
     assert followup.tolerance == pytest.approx(registry.loc[followup.id, "tolerance"])
     assert followup.loss_tolerance > followup.tolerance  # the search's wider scale
     report = pd.read_csv(REPORT).set_index("target_id")
+    between = 0
     for t in targets.values():
         assert report.loc[t.id, "tolerance"] == pytest.approx(t.tolerance), t.id
-    assert not report.loc["table1.followup.p_value", "met"]  # 0.0177 for a printed 0.027
+        if not t.id.endswith("p_value"):
+            continue
+        gap = abs(report.loc[t.id, "achieved"] - t.published)
+        assert bool(report.loc[t.id, "met"]) == (gap <= t.tolerance + 1e-9), t.id
+        between += t.tolerance + 1e-9 < gap <= t.loss_tolerance
+    # some P value the search's scale calls close is still reported as missed
+    assert between >= 1

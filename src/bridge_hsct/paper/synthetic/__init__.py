@@ -13,6 +13,7 @@ outcomes      post-transplant histories (the search state) and their cohort colu
 fast          vectorised Kaplan-Meier, log-rank, Cox and two-sample tests for the optimiser
 targets       the calibration targets, read from the published-values registry
 calibrate     the seeded simulated-annealing search
+tails         rules on the curves beyond the published time points (issue 15)
 explanations  why a target can be missed (reported next to every miss)
 report        recomputation of every target with the book's functions; the report
 pipeline      the end-to-end generation (``python -m bridge_hsct.paper.synthetic``)

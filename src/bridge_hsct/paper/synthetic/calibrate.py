@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fast
+from . import fast, tails
 from .baseline import SWAPPABLE
 from .explanations import unreachable
 from .outcomes import AGVHD_FIRST, AGVHD_LAST, CGVHD_FIRST, MAX_FOLLOWUP, History
@@ -429,8 +429,10 @@ class Annealer:
         """Loss of a state (fills its mask cache)."""
         if s.masks is None:
             s.masks = self.ev.masks(s.cov)
+        # the rules on the curves beyond the published points (issue 15) as a penalty
+        rules = tails.penalty(s.h.fu, s.h.death, s.h.rel, s.h.rel_t, self.arms)
         # rounded so that last-bit floating-point differences cannot steer the search
-        return round(self.ev.loss(self.ev.evaluate(s.cov, s.h, s.masks)), 9)
+        return round(self.ev.loss(self.ev.evaluate(s.cov, s.h, s.masks)) + rules, 9)
 
     # --- the search ------------------------------------------------------------------------
     def run(self, state: State, iterations: int, t_start: float, t_end: float) -> State:

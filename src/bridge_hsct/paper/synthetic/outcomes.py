@@ -68,11 +68,30 @@ class History:
             a[i], a[j] = a[j], a[i]
 
 
+def accrual_periods() -> list[tuple[dt.date, dt.date]]:
+    """The 12-month periods of the study window from ``FIRST_HSCT`` (start inclusive, end
+    exclusive), as many as fit before ``LAST_HSCT``."""
+    out, start = [], FIRST_HSCT
+    while (end := dt.date(start.year + 1, start.month, start.day)) <= LAST_HSCT:
+        out.append((start, end))
+        start = end
+    return out
+
+
 def _dates(h: History, rng: np.random.Generator) -> np.ndarray:
-    """Transplant dates: the cut-off minus follow-up for patients alive at the cut-off."""
+    """Transplant dates: the cut-off minus follow-up for patients alive at the cut-off.
+
+    The others (deaths, and patients lost to follow-up) can be transplanted on any day that
+    keeps their history before the cut-off. They first fill the accrual periods
+    (:func:`accrual_periods`) that no patient followed to the cut-off occupies, latest
+    period first, each with the patient whose latest possible date is the earliest that
+    still reaches it (so that a single-centre series has transplants in every year of its
+    window); the rest get a uniformly drawn date.
+    """
     n = len(h.fu)
     out = np.empty(n, dtype=object)
     last = (LAST_HSCT - FIRST_HSCT).days
+    latest = {}
     for i in range(n):
         fu = float(h.fu[i])
         whole = fu == int(fu)
@@ -80,8 +99,20 @@ def _dates(h: History, rng: np.random.Generator) -> np.ndarray:
             out[i] = CUTOFF - dt.timedelta(days=int(fu))
         else:  # died, or lost to follow-up before the cut-off: any date that fits
             room = MAX_FOLLOWUP - math.ceil(fu) - (h.death[i] == 0)
-            latest = max(0, min(last, room))
-            out[i] = FIRST_HSCT + dt.timedelta(days=int(rng.integers(0, latest + 1)))
+            latest[i] = max(0, min(last, room))
+    for start, end in reversed(accrual_periods()):
+        if any(out[i] is not None and start <= out[i] < end for i in range(n)):
+            continue
+        lo = (start - FIRST_HSCT).days
+        reach = sorted((d, i) for i, d in latest.items() if d >= lo)
+        if not reach:
+            continue
+        d, i = reach[0]
+        hi = min(d, (end - FIRST_HSCT).days - 1)
+        out[i] = FIRST_HSCT + dt.timedelta(days=int(rng.integers(lo, hi + 1)))
+        del latest[i]
+    for i in sorted(latest):
+        out[i] = FIRST_HSCT + dt.timedelta(days=int(rng.integers(0, latest[i] + 1)))
     return out
 
 
