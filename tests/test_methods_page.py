@@ -18,7 +18,7 @@ from statsmodels.duration.hazard_regression import PHReg
 
 from bridge_hsct.paper import methods
 from bridge_hsct.paper.methods import REFERENCES, methods_markdown
-from bridge_hsct.paper.multivariate import methods_note
+from bridge_hsct.paper.multivariate import MultivariateTable
 from bridge_hsct.paths import BOOK, NOTEBOOKS
 from bridge_hsct.stats import cox_models
 from bridge_hsct.stats.survival import fit_cox, km_at
@@ -59,7 +59,7 @@ def test_every_method_is_named_with_its_reference(page):
 def test_the_page_says_the_paper_did_not_name_its_tie_method(page):
     cox = paragraph_of(page, "Univariable Cox")
     assert "does not say how its software handled ties" in cox
-    note = methods_note({"alpha": 0.05})
+    note = MultivariateTable(pd.DataFrame(), pd.DataFrame(), alpha=0.05).methods_note()
     assert "as in the paper" not in note and "paper does not say" in note
 
 

@@ -35,7 +35,7 @@ def _cohort_with_factors():
 def test_table2_reports_every_model_and_events_per_variable():
     data = _cohort_with_factors()
     result = multivariate_table(data)
-    numbers = result["numbers"]
+    numbers = result.numbers
     assert set(numbers["outcome"]) == set(TABLE2_MODELS)
     for outcome, covariates in TABLE2_MODELS.items():
         rows = numbers[(numbers["outcome"] == outcome) & (numbers["model"] == COX)]
@@ -51,23 +51,23 @@ def test_table2_reports_every_model_and_events_per_variable():
 
 def test_table2_labels_each_factor_after_its_name():
     result = multivariate_table(_cohort_with_factors())
-    numbers = result["numbers"]
+    numbers = result.numbers
     assert list(numbers.columns[3:5]) == ["covariate", "label"]
     assert (numbers["label"] == numbers["covariate"].map(lambda c: COVARIATES[c].label)).all()
-    shown = set(result["display"]["Outcome and factor"])
+    shown = set(result.display["Outcome and factor"])
     assert {COVARIATES[c].label for c in TABLE2_MODELS["agvhd_3_4"]} <= shown
 
 
 def test_absent_columns_give_notes_not_errors():
     data = _cohort_with_factors().drop(columns=["donor_type", "cgvhd", "cgvhd_days"])
     result = multivariate_table(data)
-    assert "cgvhd" not in set(result["numbers"]["outcome"])
-    covariates = set(result["numbers"]["covariate"])
+    assert "cgvhd" not in set(result.numbers["outcome"])
+    covariates = set(result.numbers["covariate"])
     assert "donor_haploidentical" not in covariates and "age_over_40" in covariates
-    text = " ".join(result["notes"])
+    text = " ".join(result.notes)
     assert "Chronic GVHD" in text and "Haploidentical donor" in text
     nothing = multivariate_table(small_cohort().drop(columns=["agvhd_3_4", "agvhd_3_4_days"]))
-    assert nothing["numbers"].empty and nothing["display"].empty and len(nothing["notes"]) == 2
+    assert nothing.numbers.empty and nothing.display.empty and len(nothing.notes) == 2
 
 
 def test_model_frame_codes_factors_and_censors_competing_events():

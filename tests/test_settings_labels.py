@@ -54,7 +54,7 @@ from bridge_hsct.paper.iptw import (
     sensitivity_display,
     weighting_sensitivity,
 )
-from bridge_hsct.paper.multivariate import methods_note, multivariate_table
+from bridge_hsct.paper.multivariate import multivariate_table
 from bridge_hsct.paper.outcomes import (
     COMPETING_METHOD,
     DAY_100_MONTHS,
@@ -186,16 +186,16 @@ def test_cox_tables_follow_alpha(chapter):
 
 def test_table2_columns_notes_and_numbers_follow_alpha(chapter):
     table2 = multivariate_table(chapter.data, ALPHA)
-    assert table2["alpha"] == ALPHA
-    assert {"Cox HR (90% CI)", "Firth HR (90% CI)"} <= set(table2["display"].columns)
+    assert table2.alpha == ALPHA
+    assert {"Cox HR (90% CI)", "Firth HR (90% CI)"} <= set(table2.display.columns)
     assert {"Univariate HR (90% CI)", "Final model HR (90% CI), P"} <= set(
-        table2["stepwise_display"].columns)
-    note = methods_note(table2)
+        table2.selection.display.columns)
+    note = table2.methods_note()
     assert "Wald 90% CI" in note and "profile penalised-likelihood 90% CI" in note
-    no_old_level(*table2["display"].columns, *table2["stepwise_display"].columns, note,
-                 *table2["notes"])
-    assert (table2["numbers"]["alpha"] == ALPHA).all()
-    assert (table2["stepwise_numbers"]["alpha"] == ALPHA).all()
+    no_old_level(*table2.display.columns, *table2.selection.display.columns, note,
+                 *table2.notes)
+    assert (table2.numbers["alpha"] == ALPHA).all()
+    assert (table2.selection.numbers["alpha"] == ALPHA).all()
 
 
 def test_iptw_tables_follow_alpha(chapter):

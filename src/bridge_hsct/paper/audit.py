@@ -103,7 +103,7 @@ class Cohort:
         if self._table2 is None:
             from .multivariate import multivariate_table
 
-            self._table2 = multivariate_table(self.data, self.alpha)["numbers"]
+            self._table2 = multivariate_table(self.data, self.alpha).numbers
         return self._table2
 
 

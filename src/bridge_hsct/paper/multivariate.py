@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ import pandas as pd
 from ..cohort.endpoints import ENDPOINTS, as_censored, derive, known_status, missing_columns
 from ..render.disclosure import count_text
 from ..render.formatting import ci_label, format_p, in_sentence
+from ..render.tables import Table
 from ..stats.cox_models import (
     COX,
     ENTRY_P,
@@ -143,9 +144,38 @@ def _hr_text(row) -> str:
     return f"{row['hr']:.2f} ({row['lower']:.2f}–{upper})"
 
 
+@dataclass
+class MultivariateTable(Table):
+    """Table 2: a :class:`~bridge_hsct.render.tables.Table` of each outcome's model fitted
+    by Cox and Firth side by side (``numbers`` holds every model: Cox, Firth, ridge and the
+    stepwise final model), with what the page and the audit need besides.
+
+    Parameters
+    ----------
+    selection : the stepwise screen and elimination, as its own table.
+    fits : outcome → {model: :class:`~bridge_hsct.stats.cox_models.CoxFit`}.
+    stepwise : outcome → :class:`~bridge_hsct.stats.cox_models.StepwiseResult`.
+    alpha : one minus the confidence level of every interval (the headers say it).
+    """
+
+    selection: Table | None = None
+    fits: dict = field(default_factory=dict)
+    stepwise: dict = field(default_factory=dict)
+    alpha: float = 0.05
+
+    def methods_note(self) -> str:
+        """How the Cox and Firth columns are estimated, at the table's confidence level."""
+        ci = ci_label(self.alpha)
+        return ("Cox: maximum partial likelihood (Efron ties: this package's choice; the paper "
+                f"does not say how ties were handled), Wald {ci} and P. Firth: Firth-penalised "
+                "partial likelihood (Breslow "
+                f"ties), profile penalised-likelihood {ci} and penalised likelihood-ratio P (Wald "
+                f"for an outcome with more than {PROFILE_MAX_EVENTS:,} events).")
+
+
 def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                        ridge_penalizer: float = RIDGE_PENALIZER,
-                       models: dict | None = None) -> dict:
+                       models: dict | None = None) -> MultivariateTable:
     """Compute Table 2: each outcome's model fitted by Cox, Firth and ridge, and stepwise.
 
     Parameters
@@ -157,17 +187,13 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
 
     Returns
     -------
-    dict
+    MultivariateTable
         ``numbers``: tidy rows (outcome, model, model_label, covariate, label, coef, se, hr,
         lower, upper, p_value, n, events, parameters, events_per_variable, reason, alpha);
         ``display``: the readable table (Cox and Firth side by side, events per variable in
-        the outcome's header); ``stepwise``: outcome →
-        :class:`~bridge_hsct.stats.cox_models.StepwiseResult`;
-        ``stepwise_numbers``: tidy screen (univariate HR, CI, P, decision, final HR, CI, P);
-        ``stepwise_display``: the screen and elimination as a readable table;
-        ``fits``: outcome → {model: :class:`~bridge_hsct.stats.cox_models.CoxFit`};
-        ``notes``: what was left out and why;
-        ``alpha``: one minus the confidence level of every interval (the headers say it).
+        the outcome's header); ``notes``: what was left out and why; ``selection``: the
+        stepwise screen (tidy: univariate HR, CI, P, decision, final HR, CI, P; and as
+        shown); ``fits``, ``stepwise`` and ``alpha``.
     """
     models = TABLE2_MODELS if models is None else models
     numbers, display, step_rows, step_numbers, notes = [], [], [], [], []
@@ -254,17 +280,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                f"Firth HR ({ci})", "Firth P", "indent"]
     step_columns = ["Outcome and factor", f"Univariate HR ({ci})", "Univariate P",
                     "Decision", f"Final model HR ({ci}), P", "indent"]
-    return {"numbers": pd.DataFrame(numbers), "display": pd.DataFrame(display, columns=columns),
-            "stepwise": stepwise, "stepwise_numbers": pd.DataFrame(step_numbers),
-            "stepwise_display": pd.DataFrame(step_rows, columns=step_columns),
-            "fits": fits, "notes": notes, "alpha": alpha}
-
-
-def methods_note(table2: dict) -> str:
-    """How the Cox and Firth columns of Table 2 are estimated, at the table's level."""
-    ci = ci_label(table2["alpha"])
-    return ("Cox: maximum partial likelihood (Efron ties: this package's choice; the paper "
-            f"does not say how ties were handled), Wald {ci} and P. Firth: Firth-penalised "
-            "partial likelihood (Breslow "
-            f"ties), profile penalised-likelihood {ci} and penalised likelihood-ratio P (Wald "
-            f"for an outcome with more than {PROFILE_MAX_EVENTS:,} events).")
+    selection = Table(pd.DataFrame(step_rows, columns=step_columns),
+                      pd.DataFrame(step_numbers), needs=tuple(models))
+    return MultivariateTable(pd.DataFrame(display, columns=columns), pd.DataFrame(numbers),
+                             notes, needs=tuple(models), selection=selection, fits=fits,
+                             stepwise=stepwise, alpha=alpha)
