@@ -66,8 +66,9 @@ RULES = (
              "paper prints no per-arm median OS, and the arms are held to the same rule)"),
     TailRule("late_rate_not_higher",
              "After 2 years, deaths (OS) and relapses or deaths (PFS) per patient-month of the "
-             f"whole cohort are at most {LATE_RATE_RATIO:g} times the rate of the first 2 "
-             "years.",
+             "whole cohort are no more frequent than "
+             + ("" if LATE_RATE_RATIO == 1 else f"{LATE_RATE_RATIO:g} times ")
+             + "in the first 2 years.",
              "prior (the published 2-year OS and PFS fix the early rate; nothing published "
              "asks for a higher one later)"),
     TailRule("no_late_cluster",
@@ -239,16 +240,3 @@ def tail_summary(df: pd.DataFrame) -> pd.DataFrame:
                           "Kept": "yes" if values[r.name] <= 1e-12 else "no"}
                          for r in RULES])
 
-
-def tail_facts(df: pd.DataFrame) -> dict[str, float]:
-    """Numbers that describe the late curves (for the report and the README)."""
-    fu = df["followup_days"].to_numpy(float)
-    death = df["death"].to_numpy() == 1
-    rel = df["relapse"].to_numpy() == 1
-    pfs_t = np.where(rel, df["relapse_days"].fillna(0).to_numpy(float), fu)
-    _, s_os = _km(fu, death)
-    _, s_pfs = _km(pfs_t, rel | death)
-    return {"deaths": int(death.sum()), "deaths_after_2y": int((death & (fu > LANDMARK)).sum()),
-            "relapses_after_2y": int((rel & (pfs_t > LANDMARK)).sum()),
-            "os_lowest": float(s_os[-1]) if len(s_os) else 1.0,
-            "pfs_lowest": float(s_pfs[-1]) if len(s_pfs) else 1.0}
