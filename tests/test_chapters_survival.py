@@ -173,8 +173,9 @@ def reduced_site(tmp_path_factory):
         # one chapter at a time: papermill's `cwd` is a process-wide os.chdir, which races
         # between the build's threads (a kernel can start in the wrong folder)
         patch.setattr(book_build.os, "cpu_count", lambda: 1)
-        patch.setattr(book_build, "chapters", lambda: list(CHAPTERS))
-        patch.setattr(paths, "chapters", lambda: list(CHAPTERS))  # the Results links
+        # the Methods page is a notebook too (the landing page links it)
+        patch.setattr(book_build, "chapters", lambda: ["methods", *CHAPTERS])
+        patch.setattr(paths, "chapters", lambda: ["methods", *CHAPTERS])  # Results links
         patch.setattr(book_build, "_existing_toc", lambda src: toc)
         return book_build.build(folder / "site", Parameters(data_path=str(path)),
                                 log=lambda *a, **k: None, cache=None)
