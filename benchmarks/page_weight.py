@@ -9,6 +9,13 @@ fonts and images. The page's own figures (``_images/``) are shown apart and left
 limit: ``LIMIT`` bytes per page for everything else (tests/test_page_weight.py asserts it).
 Bytes are the files' own (the local server does not compress), so a server that gzips
 serves less. ``--detail`` lists each page's heaviest files.
+
+Measured 2026-12-01 (default cohort, without figures): before, every page 2,435–2,676 kB, of
+which FontAwesome's script 1,489 kB, its solid font 156 kB and the theme stylesheet 397 kB;
+after (the script gone, the font subset to 3.6 kB, the stylesheet's unused icon rules and
+sphinx-design's files dropped), 653–895 kB, the heaviest the audit page (its own HTML 256 kB).
+What every page still loads: the theme stylesheet (310 kB), bootstrap.js (81 kB), the search
+index (60 kB), MyST-NB's stylesheet (43 kB).
 """
 
 from __future__ import annotations
