@@ -705,7 +705,19 @@ def _comparison(audit: pd.DataFrame) -> AuditReport:
     summary = (f"Of the {len(audit)} numbers the paper prints, {int(computable.sum())} can be "
                "computed from this cohort; each is set beside its published value below.")
     compared = _hide_small_counts(audit).drop(columns=["status", "tolerance", "rule", "kind"])
+    if "note" in compared:  # what the registry says of the reconstruction is not about them
+        compared["note"] = compared["note"].map(_about_the_paper)
     return AuditReport(compared, sections, {}, summary, COMPARISON_NOTE, reference=False)
+
+
+def _about_the_paper(note) -> str:
+    """A registry note without what it says of the synthetic reference cohort (the notes put
+    that last: the clause naming it and all after it are dropped)."""
+    if not isinstance(note, str) or "synthetic" not in note:
+        return note
+    before = note[:note.index("synthetic")]
+    cut = max(before.rfind(". "), before.rfind("; "))
+    return before[:cut + 1].rstrip(";").strip() if cut >= 0 else ""
 
 
 def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.endpoints import derive, known_status
+from ..render.disclosure import count_text
 from .outcomes import COMPETING_METHOD, estimate_text, landmark_label
 from .panels import (
     GROUPS,
@@ -80,8 +81,8 @@ def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> s
     one_minus_km = paper.summary.iloc[0]["estimate"]
     aalen_johansen = competing.summary.iloc[0]["estimate"]
     difference = one_minus_km - aalen_johansen
-    text = (f"In this cohort {deaths} patients died without a prior relapse and {relapses} "
-            f"relapsed first. At {when}, 1 − Kaplan–Meier gives "
+    text = (f"In this cohort {count_text(deaths)} patients died without a prior relapse and "
+            f"{count_text(relapses)} relapsed first. At {when}, 1 − Kaplan–Meier gives "
             f"{estimate_text(paper.summary.iloc[0], in_words=True)} and Aalen–Johansen "
             f"{estimate_text(competing.summary.iloc[0], in_words=True)}")
     if np.isnan(difference):
