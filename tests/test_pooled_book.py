@@ -18,6 +18,7 @@ from bridge_hsct.cohort.endpoints import derive, known_status
 from bridge_hsct.cohort.validate import validate_cohort
 from bridge_hsct.paper import bundle as bundles
 from bridge_hsct.paper.table1 import baseline_table
+from bridge_hsct.paper.table3 import outcome_table
 from bridge_hsct.paths import NOTEBOOKS
 from bridge_hsct.stats.competing import cumulative_incidence, gray_test
 from bridge_hsct.stats.survival import km_at, months_to_days
@@ -96,14 +97,32 @@ def test_table1_download_equals_the_row_level_table(pooled_site):
     rows, _, site = pooled_site
     groups = sorted(rows["arm"].unique())
     theirs = baseline_table(rows, "arm", groups).numbers.dropna(subset=["count"])
-    ours = download(site, "pooled_table1.csv")
+    assert_same_lines(download(site, "pooled_table1.csv"), theirs)
+
+
+def assert_same_lines(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Every line of the pooled download is one of the row-level table's, and back: the
+    same counts, denominators, unknowns, test and P value."""
+    assert len(theirs) > 0
     merged = ours.merge(theirs, on=["variable", "level", "group"], suffixes=("", "_rows"),
                         validate="one_to_one")
     assert len(merged) == len(theirs) == len(ours)
-    assert (merged["count"] == merged["count_rows"]).all()
-    assert (merged["n"] == merged["n_rows"]).all()
-    assert (merged["test"] == merged["test_rows"]).all()
+    for column in ("count", "n", "n_unknown", "test"):
+        assert (merged[column] == merged[f"{column}_rows"]).all(), column
     np.testing.assert_allclose(merged["p_value"], merged["p_value_rows"], rtol=1e-12)
+
+
+def test_table3_download_equals_the_row_level_table(pooled_site):
+    """Table 3's categorical lines (a line is named by its key and label on rows, by
+    variable and level in the pooled download): counts, denominators, test and P value.
+    The pooled book has no Supplementary Table 1 (CRS and ICANS are not bundled)."""
+    rows, _, site = pooled_site
+    groups = sorted(rows["arm"].unique())
+    theirs = (outcome_table(rows, "arm", groups).numbers.dropna(subset=["count"])
+              .drop(columns="variable").rename(columns={"row": "variable", "label": "level"}))
+    ours = download(site, "pooled_table3.csv")
+    assert (ours["table"] == "table3").all()
+    assert_same_lines(ours, theirs)
 
 
 def _peto_from_rows(rows: pd.DataFrame, reference: str, group: str) -> tuple[float, float]:
