@@ -53,9 +53,9 @@ def test_a_relapse_panel_is_one_spec(engine, tmp_path):
                                                    "relapse_by_group.svg"}
     markdown = panel.markdown()
     assert markdown.startswith("```{figure} ") and ":name: relapse-a" in markdown
-    assert "**Relapse figure A.** Relapse by bridging therapy." in markdown
+    assert "**Relapse figure A.** Relapse by bridging therapy: " in markdown
     assert "Aalen–Johansen" in markdown and "90% pointwise" in markdown
-    assert "Gray's test: P = " in markdown
+    assert "(Gray's test, P = " in markdown
     assert panel.title == "A  Relapse, competing risks, by bridging therapy"
 
 
@@ -71,7 +71,7 @@ def test_both_methods_and_a_fixed_landmark_come_from_the_spec(engine):
     assert (panel.spec.label, panel.spec.anchor, panel.spec.stem) == (
         "Figure 9B", "figure-9b", "figure9b")
     assert panel.caption.startswith("**Figure 9B.** Cumulative incidence of grade II–IV acute "
-                                     "GVHD, by patient age, by the paper's method")
+                                     "GVHD by patient age, drawn by the paper's method")
     assert "Download Figure 9B:" in panel.markdown()
     table = engine.figure([spec]).methods_table()
     assert list(table.display["Panel"])[1:] == ["≤ 40 years", "> 40 years"]

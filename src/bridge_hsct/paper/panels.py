@@ -20,6 +20,7 @@ sentences of the chapter. Every label from the data passes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +38,20 @@ from ..render.formatting import (
     ci_label,
     confidence_percent,
     format_p,
+    format_percent,
     in_sentence,
     result_alpha,
 )
 from ..render.tables import Table
+from .narrative import (
+    ENDPOINT_WORDS,
+    Recorder,
+    at_risk_by_group,
+    at_risk_words,
+    comparison_sentence,
+    estimate_phrase,
+    join_words,
+)
 from .outcomes import (
     COMPETING_METHOD,
     PAPER_METHOD,
@@ -213,7 +224,10 @@ class Panel:
 
     ``by_label`` is the split's name as resolved on the data (the spec's, or the column's
     label); ``summaries`` maps each method of the spec to its
-    :func:`bridge_hsct.paper.outcomes.endpoint_summary`.
+    :func:`bridge_hsct.paper.outcomes.endpoint_summary`; ``at_risk`` the patients still
+    at risk at the landmark, ``"whole"`` and by group
+    (:func:`bridge_hsct.paper.narrative.at_risk_by_group`), which the caption says when
+    few.
     """
 
     spec: PanelSpec
@@ -222,6 +236,7 @@ class Panel:
     files: dict = field(default_factory=dict)
     skipped: str | None = None
     notes: list = field(default_factory=list)
+    at_risk: dict = field(default_factory=dict)
 
     @property
     def drawn(self) -> bool:
@@ -363,6 +378,8 @@ class PanelEngine:
                                                     levels, landmark, method, self.alpha,
                                                     by=column)
                            for method in spec.methods}
+        panel.at_risk = at_risk_by_group(table, spec.endpoint, column or self.group_col,
+                                         levels, landmark)
         if self.output_dir is not None:
             figure = summary_panel(panel.summary, table, title=panel.title,
                                    ylabel=spec.ylabel or _ylabel(spec.endpoint),
@@ -398,10 +415,59 @@ def make_panels(chapter, specs: list[PanelSpec], landmark_months: float,
 # ---------------------------------------------------------------------------------------------
 # How a panel is written
 # ---------------------------------------------------------------------------------------------
-def _events(k) -> str:
-    if is_small(k):
-        return f"{count_text(k)} events"
-    return f"{k} event" if k == 1 else f"{k} events"
+#: What one event of an endpoint the Results narrative does not name is called.
+EVENT_NOUNS = {"neutrophil_engraftment": ("engraftment", "engraftments"),
+               "platelet_engraftment": ("engraftment", "engraftments")}
+
+
+def _events(k, endpoint: str = "") -> str:
+    """``9 deaths``, ``1 case``: the count (through the disclosure) with the endpoint's noun
+    for one event (the narrative's :data:`ENDPOINT_WORDS`), ``event`` by default."""
+    one, many = (ENDPOINT_WORDS[endpoint][1:3] if endpoint in ENDPOINT_WORDS
+                 else EVENT_NOUNS.get(endpoint, ("event", "events")))
+    return f"{count_text(k)} {one if k == 1 and not is_small(k) else many}"
+
+
+def _hidden_plural(text: str) -> str:
+    """``< 5 patients still at risk``: a count the disclosure hides is read as plural
+    (the narrative's phrase says ``patient`` after a hidden 1)."""
+    return re.sub(r"(< \d+) patient still at risk", r"\1 patients still at risk", text)
+
+
+def _estimate(panel: Panel, row) -> str:
+    """The narrative's :func:`estimate_phrase` of a summary row: ``77.40% (95% CI
+    57.99–88.65%)``, with how many were still at risk at the landmark when fewer than
+    :data:`FEW_AT_RISK` (``; 2 patients still at risk``)."""
+    rec, name = Recorder("caption"), panel.spec.endpoint
+    at_risk = panel.at_risk.get(row["group"])
+    if name not in ENDPOINT_WORDS and row["events"] == 0 and not np.isnan(row["estimate"]):
+        few = at_risk_words(rec, name, row["group"], at_risk)
+        noun = EVENT_NOUNS.get(name, ("event", "events"))[0]
+        return _hidden_plural(f"{format_percent(row['estimate'])} (no {noun} observed{few})")
+    return _hidden_plural(estimate_phrase(rec, name, row, at_risk))
+
+
+def _median_words(row) -> str:
+    """``the median was not reached``, ``the median was 32.00 months (95% CI 12.32 months
+    to not reached)``."""
+    if np.isnan(row["median_months"]):
+        return "the median was not reached"
+    lower, upper = (row["median_lower"], row["median_upper"])
+    bound = [("not reached" if np.isnan(v) else f"{v:.2f} months") for v in (lower, upper)]
+    return (f"the median was {row['median_months']:.2f} months ({ci_label(row['alpha'])} "
+            f"{bound[0]} to {bound[1]})")
+
+
+def _compact(panel: Panel, row) -> str:
+    """:func:`estimate_text` of a row (``77.10% (55.90–89.02)``), with the number still at
+    risk inside its bracket when fewer than :data:`FEW_AT_RISK`."""
+    text = estimate_text(row)
+    few = at_risk_words(Recorder("caption"), panel.spec.endpoint, row["group"],
+                        panel.at_risk.get(row["group"]))
+    if not few:
+        return text
+    few = _hidden_plural(few)
+    return f"{text[:-1]}{few})" if text.endswith(")") else f"{text} ({few[2:]})"
 
 
 def _unit(panel: Panel) -> str:
@@ -440,7 +506,14 @@ def figure_markdown(files: dict, anchor: str, alt: str, caption_text: str, label
 
 class OutcomeWords:
     """The words of Figures 1–3: caption led by the panel's label, one method per panel
-    (a competing-risk variant is its own panel), downloads inside the figure."""
+    (a competing-risk variant is its own panel), downloads inside the figure.
+
+    A caption says what the panel shows (endpoint, patients, events), its estimates at the
+    landmark with their intervals (and how many patients were still at risk where fewer
+    than :data:`bridge_hsct.paper.narrative.FEW_AT_RISK` remained), what the comparison
+    found, and how the panel is drawn, in that order; its sentences follow the numbers
+    (a median reached or not, a significant test or not, one estimate above the other),
+    through the Results narrative's own phrases."""
 
     def title(self, panel: Panel) -> str:
         """``"A  Overall survival, all patients"`` (``, competing risks`` when drawn by
@@ -456,29 +529,38 @@ class OutcomeWords:
         kind = ENDPOINTS[panel.spec.endpoint].kind
         return METHOD_WORDS["survival" if kind == "survival" else panel.spec.method]
 
+    def drawing(self, panel: Panel) -> str:
+        """How the panel is drawn, one sentence (level from the panel's summary)."""
+        bands = "" if panel.spec.by is None else "s"
+        level = confidence_percent(result_alpha(panel.summary))
+        return (f"Estimated by {self.method(panel)}; shaded: {level} pointwise confidence "
+                f"band{bands} (log-log); ticks: {_ticks(panel)}; estimates above the axes, "
+                "numbers at risk under them.")
+
     def caption(self, panel: Panel) -> str:
         """What the panel shows, with its computed estimates and P value (one paragraph);
         landmark and confidence level are those of the panel's summary."""
-        endpoint = ENDPOINTS[panel.spec.endpoint].label
+        name = panel.spec.endpoint
+        endpoint = ENDPOINTS[name].label
         rows = panel.shown_rows()
         when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
-        alpha = result_alpha(panel.summary)
-        how = (f"Method: {self.method(panel)}; shaded: {confidence_percent(alpha)} pointwise "
-               "confidence "
-               f"band{'' if panel.spec.by is None else 's'} (log-log); ticks: "
-               f"{_ticks(panel)}; estimates above the axes, numbers at risk under them.")
         if panel.spec.by is None:
             first = rows.iloc[0]
-            return (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} "
-                    f"patients ({_events(first['events'])}). {how} At {when}: "
-                    f"{estimate_text(first)}.")
-        groups = "; ".join(f"{markdown_text(r['group'])} (n = {count_text(r['n'])}, "
-                           f"{_events(r['events'])}) "
-                           f"{estimate_text(r)}" for _, r in rows.iterrows())
-        test = rows.iloc[0]
-        return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}. "
-                f"{how} At {when}, % ({ci_label(alpha)}): {groups}. "
-                f"{test['test'].capitalize()}: P = {format_p(test['p_value'])}.")
+            text = (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} "
+                    f"patients, with {_events(first['events'], name)} over the follow-up. "
+                    f"At {when} it was {_estimate(panel, first)}")
+            if ENDPOINTS[name].kind == "survival":
+                text += f"; {_median_words(first)}"
+            return f"{text}. {self.drawing(panel)}"
+        alpha = result_alpha(panel.summary)
+        groups = join_words([f"{markdown_text(r['group'])} (n = {count_text(r['n'])}, "
+                             f"{_events(r['events'], name)})" for _, r in rows.iterrows()])
+        estimates = "; ".join(f"{markdown_text(r['group'])} {_compact(panel, r)}"
+                              for _, r in rows.iterrows())
+        compared = comparison_sentence(Recorder("caption"), name, rows, alpha)
+        return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}: "
+                f"{groups}. At {when}, % ({ci_label(alpha)}): {estimates}. {compared} "
+                f"{self.drawing(panel)}")
 
     def alt(self, panel: Panel) -> str:
         """Short alternative text of the figure image (one line)."""
@@ -525,48 +607,79 @@ class IncidenceWords(OutcomeWords):
         return (f"{panel.spec.letter}  {ENDPOINTS[panel.spec.endpoint].label}, "
                 f"{panel.subject}")
 
-    def _numbers(self, panel: Panel) -> tuple[str, str]:
+    def _alt(self, panel: Panel) -> str:
         label = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
-        drawn_method, other = panel.spec.methods
-        when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
-        short, _, test_name = INCIDENCE_METHODS[drawn_method]
-        other_short, _, other_test = INCIDENCE_METHODS[other]
-        drawn, alternative = panel.summaries[drawn_method], panel.summaries[other]
+        drawn = panel.summary
         if panel.spec.by is None:
-            row, alt_row = drawn.iloc[0], alternative.iloc[0]
-            numbers = (f"At {when}: {estimate_text(row)} by {short}, {estimate_text(alt_row)} "
-                       f"by {other_short} ({count_text(row['events'])} events in "
-                       f"{count_text(row['n'])} patients).")
-            alt = (f"Cumulative incidence curve of {label} in all {count_text(row['n'])} "
-                   f"patients over {_unit(panel)} since transplant, with the number at risk "
-                   "below.")
-            return numbers, alt
-        parts = [f"{markdown_text(g['group'])} {estimate_text(g)}"
-                 for _, g in drawn.iloc[1:].iterrows()]
-        numbers = (f"At {when} ({short}): " + "; ".join(parts)
-                   + f"; {test_name} P = {format_p(drawn.iloc[1]['p_value'])}, "
-                   f"{other_test} P = {format_p(alternative.iloc[1]['p_value'])}.")
+            return (f"Cumulative incidence curve of {label} in all "
+                    f"{count_text(drawn.iloc[0]['n'])} patients over {_unit(panel)} since "
+                    "transplant, with the number at risk below.")
         groups = ", ".join(one_line(g) for g in drawn["group"].iloc[1:])
-        alt = (f"Cumulative incidence curves of {label} {one_line(panel.subject)} ({groups}) "
-               f"over {_unit(panel)} since transplant, with the numbers at risk below.")
-        return numbers, alt
+        return (f"Cumulative incidence curves of {label} {one_line(panel.subject)} ({groups}) "
+                f"over {_unit(panel)} since transplant, with the numbers at risk below.")
+
+    def _whole(self, panel: Panel, when: str) -> str:
+        """The whole cohort's incidence at the landmark by both methods, one sentence."""
+        drawn_method, other = panel.spec.methods
+        row, alt_row = (panel.summaries[m].iloc[0] for m in (drawn_method, other))
+        short, other_short = INCIDENCE_METHODS[drawn_method][0], INCIDENCE_METHODS[other][0]
+        estimate, alternative = _estimate(panel, row), _estimate(panel, alt_row)
+        same = (row["events"] > 0 and not np.isnan(row["lower"])
+                and not np.isnan(alt_row["lower"]) and row["lower"] != row["upper"]
+                and round(100 * row["estimate"], 2) == round(100 * alt_row["estimate"], 2))
+        if same:
+            return (f"By {when} it was {format_percent(row['estimate'])} by both methods: "
+                    f"{estimate.split(' (', 1)[-1].rstrip(')')} by {short}, "
+                    f"{alternative.split(' (', 1)[-1].rstrip(')')} by {other_short} "
+                    f"({self.competing} had not yet changed the estimate).")
+        return (f"By {when} it was {estimate} by {short}, and {alternative} by "
+                f"{other_short}, which counts {self.competing} as competing.")
+
+    def _tests(self, panel: Panel) -> str:
+        """Both tests of the curves, in words that follow the panel's alpha."""
+        alpha = result_alpha(panel.summary)
+        results = []
+        for method in panel.spec.methods:
+            name = INCIDENCE_METHODS[method][2]
+            p_value = float(panel.summaries[method].iloc[1]["p_value"])
+            results.append((name if name.endswith("test") else f"{name} test", p_value))
+        ps = "; ".join(f"{name}, P = {format_p(p)}" for name, p in results)
+        if any(np.isnan(p) for _, p in results):
+            return f"The curves were compared over the whole follow-up ({ps})."
+        significant = [name for name, p in results if p < alpha]
+        if not significant:
+            return f"Neither test found the curves different over the whole follow-up ({ps})."
+        if len(significant) == len(results):
+            return f"Both tests found the curves different ({ps})."
+        return f"Only the {significant[0]} found the curves different ({ps})."
 
     def caption(self, panel: Panel) -> str:
-        """Both methods' estimates at the panel's landmark, and both tests."""
-        label = in_sentence(ENDPOINTS[panel.spec.endpoint].label)
+        """What the panel shows, its estimates at the landmark (both methods for the whole
+        cohort, the drawn one by group), both tests, and how it is drawn."""
+        name = panel.spec.endpoint
+        label = in_sentence(ENDPOINTS[name].label)
         when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
-        _, long, _ = INCIDENCE_METHODS[panel.spec.method]
+        short, long, _ = INCIDENCE_METHODS[panel.spec.method]
         ci = ci_label(result_alpha(panel.summary))
-        numbers, _ = self._numbers(panel)
-        return (f"**{panel.spec.label}.** Cumulative incidence of {label}, "
-                f"{markdown_text(panel.subject)}, by "
-                f"{long.format(competing=self.competing)}; shaded: pointwise {ci}; ticks: "
-                f"{_ticks(panel, self.competing)}; dotted line: the landmark ({when}). "
-                + numbers)
+        drawing = (f"Dotted line: the landmark ({when}); shaded: pointwise {ci}; ticks: "
+                   f"{_ticks(panel, self.competing)}.")
+        whole = panel.summary.iloc[0]
+        if panel.spec.by is None:
+            return (f"**{panel.spec.label}.** Cumulative incidence of {label} in all "
+                    f"{count_text(whole['n'])} patients ({_events(whole['events'], name)}), "
+                    f"drawn by {long.format(competing=self.competing)}. "
+                    f"{self._whole(panel, when)} {drawing}")
+        rows = panel.shown_rows()
+        groups = "; ".join(f"{markdown_text(r['group'])} (n = {count_text(r['n'])}) "
+                           f"{_estimate(panel, r)}" for _, r in rows.iterrows())
+        return (f"**{panel.spec.label}.** Cumulative incidence of {label} "
+                f"{markdown_text(panel.subject)}, drawn by "
+                f"{long.format(competing=self.competing)}. By {when} ({short}): {groups}. "
+                f"{self._tests(panel)} {drawing}")
 
     def alt(self, panel: Panel) -> str:
         """One line naming the curves and the groups."""
-        return self._numbers(panel)[1]
+        return self._alt(panel)
 
     def markdown(self, panel: Panel) -> str:
         """MyST ``{figure}`` with the download line of the panel under it."""
