@@ -59,6 +59,16 @@ months), times that are not whole days, or suppression break this; the manifest 
 refuses such bundles unless asked for an approximate analysis (``exact=False``), whose
 results are flagged.
 
+How far a coarse grid moves the results (tests/test_bundle_coarse.py, the simulated cohort of
+900 patients split into three centres): the Kaplan–Meier and Aalen–Johansen estimates at 24
+months by at most 0.007 on a week grid and 0.003 on a month grid, the log-rank and Gray
+chi-squares by at most 0.24 (up to 2.5 for engraftment, whose events nearly all fall in the
+first weeks). Whatever the data, the Kaplan–Meier estimate of the rows at ``t`` lies between
+a product computed from the coarse table and the coarse estimate at ``t``
+(:func:`bridge_hsct.stats.life_tables.row_level_survival_bounds`, with its proof); the
+tempting bracket "between the rows' estimate at ``t`` and at ``t - w``" fails when patients
+are censored inside an interval (the test shows a case).
+
 Small-cell suppression (``min_cell_count = k``, 0 for none)
 ----------------------------------------------------------
 * Life tables: consecutive rows are merged, the merged row keeping the later time, until in

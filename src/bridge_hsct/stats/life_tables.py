@@ -223,6 +223,46 @@ def survival_at(table: LifeTable, t: float, alpha: float = 0.05) -> Estimate:
     return Estimate(float(curve["survival"]), float(curve["lower"]), float(curve["upper"]))
 
 
+def row_level_survival_bounds(table: LifeTable, t: float) -> tuple[float, float]:
+    """Bounds on the Kaplan–Meier survival at `t` of the rows a coarse life table was
+    counted from, computed from the coarse table alone.
+
+    A table on a grid of width ``w`` counts a time of ``s`` at grid point ``ceil(s / w)``:
+    events and censorings move to the end of their interval. With ``t`` in grid units,
+    ``S_rows`` the Kaplan–Meier estimate of the original times (competing events censor)
+    and ``S_grid`` that of the table,
+
+        ``prod_{k <= ceil(t)} max(0, 1 - d_k / (n_k - c_k))  <=  S_rows(t)  <=  S_grid(t)``
+
+    where row ``k`` of the table has ``n_k`` at risk, ``d_k`` events and ``c_k`` censorings
+    and competing events. Proof: the ``N = n_k`` patients at risk at grid point ``k`` are
+    those whose time exceeds the start of interval ``k``, as in the rows; within the
+    interval the rows' factors ``1 - d_j / n_j`` multiply to ``1 - D / N`` when nobody is
+    censored there (the product telescopes) and to less otherwise (censoring only lowers
+    the later ``n_j``), and to at least ``1 - D / (N - C)``, because
+    ``n_j >= N - C - (events before j)`` and that product telescopes too. So ``S_grid``
+    at a grid point is at least, and the right-hand product at most, ``S_rows`` there;
+    ``S_rows`` does not increase, and ``floor(t) <= t <= ceil(t)``. Without censoring
+    inside an interval ``S_grid(t) = S_rows(floor(t))``, but with it ``S_grid(t)`` may
+    exceed ``S_rows(t - 1)``: coarsening keeps censored patients at risk for longer.
+
+    Returns
+    -------
+    tuple of float
+        (lower, upper); NaN after the table's last time.
+    """
+    if not np.isfinite(t) or t < 0:
+        raise ValueError("t must be a finite, non-negative time")
+    if not table.time.size or t > table.time[-1]:
+        return math.nan, math.nan
+    upper = survival_at(table, t).value
+    upto = table.time <= math.ceil(t)
+    events = table.events[upto].astype(float)
+    room = (table.n_at_risk - table.censored - table.competing)[upto].astype(float)
+    factors = np.where(events > 0, 1 - events / np.where(room > 0, room, 1.0), 1.0)
+    return float(np.prod(np.clip(factors, 0.0, 1.0))), float(upper)
+
+
 # ---------------------------------------------------------------------------------------------
 # Log-rank
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +298,8 @@ def logrank_test(strata: Sequence[Sequence[LifeTable]]) -> ChiSquareTest:
     ChiSquareTest
         ``U' V^-1 U`` over the groups with a positive expected count, less one, as R's
         ``survdiff`` (``U`` observed minus expected, ``V`` the hypergeometric variance, both
-        summed over the strata); NaN with a reason when there is no event.
+        summed over the strata); NaN with a reason when there is no event or the variance
+        is singular (on a coarse grid, every patient at risk may have had the event).
     """
     n_groups = {len(s) for s in strata}
     if len(n_groups) != 1 or n_groups.pop() < 2:
@@ -272,8 +313,11 @@ def logrank_test(strata: Sequence[Sequence[LifeTable]]) -> ChiSquareTest:
         return ChiSquareTest(math.nan, len(strata[0]) - 1, math.nan, reason="no events")
     kept = used[1:]
     difference = (observed - expected)[kept]
-    chi2 = float(difference @ np.linalg.solve(variance[np.ix_(kept, kept)], difference))
     df = int(kept.size)
+    matrix = variance[np.ix_(kept, kept)]
+    if np.linalg.matrix_rank(matrix) < df:  # e.g. on a coarse grid, all at risk had the event
+        return ChiSquareTest(math.nan, df, math.nan, reason="the variance is singular")
+    chi2 = float(difference @ np.linalg.solve(matrix, difference))
     return ChiSquareTest(chi2, df, float(stats.chi2.sf(chi2, df)))
 
 
