@@ -33,8 +33,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref,other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k, GROUP_LABEL=noun, TITLE=...); or the pooled book from centres' bundles: BUNDLES="a.zip b.zip c.zip"
-	$(BIN)/python -m bridge_hsct build --out "$(OUT)" $(PARAMETERS)
+book: install  ## build the website (OUT=..., DATA=..., GROUP_COL=..., GROUP_ORDER="ref,other", LANDMARK=24, ALPHA=0.05, CUTOFF=YYYY-MM-DD, MIN_CELL=k, GROUP_LABEL=noun, TITLE=...); or the pooled book from centres' bundles: BUNDLES="a.zip b.zip c.zip" [APPROXIMATE=1 for week/month grids]
+	$(BIN)/python -m bridge_hsct build --out "$(OUT)" $(PARAMETERS) $(if $(APPROXIMATE),--approximate)
 
 pdf: install  ## the website and the whole book as one PDF, OUT/supplement.pdf (same parameters as book)
 	$(BIN)/python -m bridge_hsct build --pdf --out "$(OUT)" $(PARAMETERS)
@@ -42,6 +42,7 @@ pdf: install  ## the website and the whole book as one PDF, OUT/supplement.pdf (
 TIME_UNIT ?= days
 BUNDLE    ?=
 BUNDLES   ?=
+APPROXIMATE ?=
 bundle: install  ## a centre's aggregate-only bundle: BUNDLE=ours.bundle.zip DATA=ours.csv [GROUP_COL, TIME_UNIT=days|weeks|months, MIN_CELL]
 	@test -n "$(BUNDLE)" -a -n "$(DATA)" || { echo "error: give DATA=your.csv BUNDLE=your.bundle.zip" >&2; exit 2; }
 	$(BIN)/python -m bridge_hsct bundle --data "$(DATA)" --out "$(BUNDLE)" \

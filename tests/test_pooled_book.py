@@ -13,7 +13,7 @@ from lifelines.statistics import multivariate_logrank_test
 
 from bridge_hsct.book.cli import main as cli_main
 from bridge_hsct.book.parameters import Parameters
-from bridge_hsct.book.pooled_build import build_pooled
+from bridge_hsct.book.pooled_build import build_pooled, pooled_chapters
 from bridge_hsct.cohort.endpoints import derive, known_status
 from bridge_hsct.cohort.validate import validate_cohort
 from bridge_hsct.paper import bundle as bundles
@@ -209,3 +209,27 @@ def test_centre_stratified_hazard_ratios_equal_the_pooled_rows(pooled_site, name
         # R's coxph to 1e-7 (tests/test_bundle_life_tables.py)
         assert ours.loc[group, "hr"] == pytest.approx(
             np.exp(fitter.params_[group]), rel=1e-5), group
+
+
+def test_an_approximate_book_from_week_grids_is_flagged_on_every_page(tmp_path, capsys):
+    """Week-grid bundles are refused without --approximate; with it, every page says
+    APPROXIMATE, the centres page says what the grid can change, and the survival
+    estimates carry bounds that hold the pooled rows' Kaplan–Meier estimate."""
+    centres = split_into_centres(simulated_raw(), 3, seed=11)
+    paths = [tmp_path / f"week{i}.zip" for i in range(3)]
+    for centre, path in zip(centres, paths, strict=True):
+        bundles.write_bundle(centre, "arm", path, time_unit="weeks")
+    argv = ["build", "--bundles", *map(str, paths), "--out", str(tmp_path / "site")]
+    assert cli_main(argv) == 2 and "--approximate" in capsys.readouterr().err
+    assert cli_main([*argv, "--approximate"]) == 0
+    site = tmp_path / "site"
+    pages = [site / f"{name}.html" for name in pooled_chapters()]
+    assert all("APPROXIMATE" in page.read_text() for page in pages)
+    assert "what the grid can change" in (site / "centres.html").read_text()
+    rows = validate_cohort(pd.concat(centres, ignore_index=True), "<pooled>", "arm")
+    data = endpoint_rows(rows, np.zeros(len(rows), int), "os")
+    estimates = download(site, "os_estimates.csv").set_index("group")
+    for group, mine in data.groupby("group"):
+        theirs = km_at(mine["time"], mine["cause"] == 1, LANDMARK_DAYS).value
+        low, high = estimates.loc[group, ["rows_estimate_at_least", "rows_estimate_at_most"]]
+        assert low <= theirs <= high and high == estimates.loc[group, "estimate"]

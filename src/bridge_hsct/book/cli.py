@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--pdf", action="store_true",
                    help="also print the whole book as one PDF (OUT/supplement.pdf), with "
                         "Debian's Chromium")
+    b.add_argument("--approximate", action="store_true",
+                   help="with --bundles: also pool bundles on a week or month grid, every "
+                        "page of the pooled book flagged APPROXIMATE")
     _add_parameters(b)
 
     v = commands.add_parser("validate", help="check a cohort file and list every problem")
@@ -159,8 +162,10 @@ def _build(args: argparse.Namespace) -> None:
                              "bundles, not both")
         if args.pdf:
             raise UsageError("--pdf: the pooled book (--bundles) has no PDF yet")
-        build_pooled(args.out, params)
+        build_pooled(args.out, params, approximate=args.approximate)
         return
+    if args.approximate:
+        raise UsageError("--approximate: only for the pooled book (--bundles)")
     cohorts = ValidatedCohorts()  # the build takes the cohort validated here
     _checked_cohort(params, cohorts)
     build(args.out, params, cohorts=cohorts, pdf=args.pdf)

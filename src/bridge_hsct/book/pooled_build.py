@@ -2,10 +2,11 @@
 
 ``python -m bridge_hsct build --bundles a.zip b.zip c.zip --out DIR`` (``make book
 BUNDLES="a.zip b.zip c.zip" OUT=DIR``) checks the bundles (same software version, grid,
-groups and endpoints; each exact; one line naming the bundle otherwise) before anything is
-written, then executes the chapters of ``notebooks/pooled/`` listed in
-``book/_toc_pooled.yml`` on copies of the bundles and renders them with Jupyter Book.
-No patient row is read: the chapters see the bundles only.
+groups and endpoints; each exact, or on a coarse grid with ``--approximate``
+(``APPROXIMATE=1``), when every page says APPROXIMATE; one line naming the bundle
+otherwise) before anything is written, then executes the chapters of
+``notebooks/pooled/`` listed in ``book/_toc_pooled.yml`` on copies of the bundles and
+renders them with Jupyter Book. No patient row is read: the chapters see the bundles only.
 
 The site is published as the single-centre book's is (:mod:`.build`): one build at a time
 per output folder, built beside it and exchanged atomically, executed notebooks freed of
@@ -24,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from .. import __version__
-from ..paper.pooled import read_exact_bundles
+from ..paper.pooled import read_bundles
 from ..paths import BOOK, CONFIG, NOTEBOOKS, sha256
 from ..render.escaping import markdown_text
 from .build import (
@@ -62,8 +63,9 @@ def pooled_title(params: Parameters, centres: int) -> str:
     return params.title or f"Outcomes after HSCT, pooled over {centres} centres"
 
 
-def _config(params: Parameters, centres: list[str]) -> dict:
-    """The staged ``_config.yml``: the title and the banner every page shows."""
+def _config(params: Parameters, centres: list[str], approximate: bool = False) -> dict:
+    """The staged ``_config.yml``: the title and the banner every page shows (a warning
+    saying APPROXIMATE when some bundle is on a coarse grid)."""
     config = yaml.safe_load(CONFIG.read_text())
     title = pooled_title(params, len(centres))
     config["title"] = title
@@ -71,14 +73,19 @@ def _config(params: Parameters, centres: list[str]) -> dict:
     sphinx["bridge_hsct_reference_cohort"] = False
     sphinx["bridge_hsct_data_file"] = f"the bundles of {len(centres)} centres"
     names = ", ".join(markdown_text(c) for c in centres)
-    sphinx["myst_substitutions"] = {
-        "book_title": markdown_text(title),
-        "data_banner": ("```{admonition} Pooled from bundles\n:class: note\nEvery number on "
-                        f"this page is computed from the aggregate-only bundles of "
-                        f"{len(centres)} centres ({names}), not from patient rows. At day "
-                        "resolution, without suppression, the numbers equal those of the "
-                        "pooled rows.\n```"),
-    }
+    banner = ("```{admonition} Pooled from bundles\n:class: note\nEvery number on "
+              f"this page is computed from the aggregate-only bundles of "
+              f"{len(centres)} centres ({names}), not from patient rows. At day "
+              "resolution, without suppression, the numbers equal those of the "
+              "pooled rows.\n```")
+    if approximate:
+        banner = ("```{admonition} APPROXIMATE: pooled from coarse bundles\n:class: warning\n"
+                  f"Every number on this page is computed from the aggregate-only bundles of "
+                  f"{len(centres)} centres ({names}), some counted on a week or month grid: "
+                  "survival, incidence, tests and hazard ratios are approximations of those "
+                  "of the pooled rows (the centres page says by how much they can differ); "
+                  "the counts of Tables 1 and 3 are exact.\n```")
+    sphinx["myst_substitutions"] = {"book_title": markdown_text(title), "data_banner": banner}
     return config
 
 
@@ -105,22 +112,25 @@ def _execute_all(names: list[str], src: Path, params: Parameters, staged: list[s
             log(f"[{done}/{len(names)}] {name}: executed in {seconds:.1f} s")
 
 
-def build_pooled(out: str | Path, params: Parameters, log=print) -> Path:
-    """Build the pooled book from ``params.bundles`` into the folder `out`.
+def build_pooled(out: str | Path, params: Parameters, log=print, approximate: bool = False
+                 ) -> Path:
+    """Build the pooled book from ``params.bundles`` into the folder `out`; with
+    `approximate`, also from bundles on a coarse grid, every page flagged.
 
     Raises
     ------
     bridge_hsct.paper.bundle.BundleError
         When a bundle cannot be read, the bundles cannot be pooled, or one is not exact
-        (nothing is built).
+        (suppressed; or on a coarse grid without `approximate`): nothing is built.
     bridge_hsct.book.build.BuildError
         If another build is writing `out`, `out` cannot be written, or a notebook or the
         HTML build fails (the previous site is left untouched).
     """
     out = Path(out).resolve()
     started = time.perf_counter()
-    bundles = read_exact_bundles(params.bundles)
-    log(f"bundles: {len(bundles)} centres, exact, "
+    bundles = read_bundles(params.bundles, approximate)
+    inexact = not all(b.manifest["exact"] for b in bundles)
+    log(f"bundles: {len(bundles)} centres, {'APPROXIMATE' if inexact else 'exact'}, "
         f"{sum(b.manifest['data']['patients'] for b in bundles)} patients")
     with _signals_end_the_build(), _lock(out):
         _sweep_beside(out, log)
@@ -135,7 +145,7 @@ def build_pooled(out: str | Path, params: Parameters, log=print) -> Path:
             toc = yaml.safe_load(POOLED_TOC.read_text())
             (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
             (src / "_config.yml").write_text(yaml.safe_dump(
-                _config(params, [b.name for b in bundles]), sort_keys=False))
+                _config(params, [b.name for b in bundles], inexact), sort_keys=False))
             public = _Public.of(str(bundles[0].path), staging, out.parent)
             _execute_all(pooled_chapters(), src, params, staged, public, log)
             log("rendering HTML with Jupyter Book ...")
@@ -143,6 +153,7 @@ def build_pooled(out: str | Path, params: Parameters, log=print) -> Path:
             (site / "build.json").write_text(json.dumps({
                 "pooled_from": {b.name: sha256(b.path) for b in bundles},
                 "parameters": params.for_pooled_notebook("*", staged),
+                "approximate": inexact,
                 "package_version": __version__}, indent=2))
             _publish(site, out)
         finally:

@@ -17,9 +17,14 @@ the functions here, which return the package's result types (:class:`Table`, fig
   against the reference, their fixed-effect pool (the log-rank stratified by centre, as an
   effect) and Cochran's Q and I².
 
-Only exact bundles (day grid, times in whole days, no suppression) are accepted: every
-number is then the one the pooled rows give. Labels read from a bundle (centre file names,
-groups, levels) are user text: tables take them raw (great-tables escapes them), Markdown
+Exact bundles (day grid, times in whole days, no suppression) give every number the pooled
+rows give. Bundles on a coarser grid (weeks, months, or days that were not whole) are
+*approximate*: the build refuses them unless asked (``--approximate``, ``APPROXIMATE=1``),
+and then every page says so and the centres page states what coarsening can change
+(:func:`coarsening_statement`), with bounds on the row-level Kaplan–Meier estimates. A
+chapter run on its own accepts them (the build is the gate; the banner is the build's).
+Suppressed bundles are refused. Labels read from a bundle (centre file names, groups,
+levels) are user text: tables take them raw (great-tables escapes them), Markdown
 through :func:`bridge_hsct.render.escaping.markdown_text`, figures through
 :func:`bridge_hsct.render.escaping.plot_text`; counts pass the disclosure in force.
 """
@@ -97,6 +102,11 @@ class Consortium:
         return tuple(b.name for b in self.bundles)
 
     @property
+    def approximate(self) -> bool:
+        """Whether some bundle is on a coarse grid (its numbers are then approximate)."""
+        return not all(b.manifest["exact"] for b in self.bundles)
+
+    @property
     def endpoints(self) -> dict:
         """Endpoint key → ``{"label", "kind"}``, as the manifests list them."""
         return self.bundles[0].manifest["endpoints"]
@@ -108,19 +118,22 @@ class Consortium:
 
     def pooled(self, endpoint: str) -> PooledEndpoint:
         """The endpoint pooled over the centres (:func:`bridge_hsct.paper.bundle.pool_endpoint`)."""
-        return pool_endpoint(self.bundles, endpoint)
+        return pool_endpoint(self.bundles, endpoint, exact=not self.approximate)
 
 
-def read_exact_bundles(bundles: Sequence[str | Path] | None) -> tuple[Bundle, ...]:
-    """Read the bundles and check that they can be pooled exactly.
+def read_bundles(bundles: Sequence[str | Path] | None, approximate: bool = False
+                 ) -> tuple[Bundle, ...]:
+    """Read the bundles and check that they can be pooled: exactly, or with `approximate`
+    also from a coarse grid (never with suppression, whose withheld tables would leave
+    patients out).
 
     Raises
     ------
     bridge_hsct.paper.bundle.BundleError
         One line naming the bundle at fault: unreadable, two with the same file name (the
         name is the centre's in the book), not poolable with the others
-        (:func:`bridge_hsct.paper.bundle.check_bundles`), or not exact (coarse grid,
-        fractional days, suppression).
+        (:func:`bridge_hsct.paper.bundle.check_bundles`), suppressed, or not exact (coarse
+        grid, fractional days) without `approximate`.
     """
     if not bundles:
         raise BundleError("no bundle given: the pooled book is built from the centres' "
@@ -133,11 +146,18 @@ def read_exact_bundles(bundles: Sequence[str | Path] | None) -> tuple[Bundle, ..
                           "file name names the centre: rename one)")
     check_bundles(read)
     for bundle in read:
-        if not bundle.manifest["exact"]:
+        suppression = bundle.manifest["suppression"]
+        if (suppression["life_tables_merged"] or suppression["life_tables_withheld"]
+                or suppression["counts_blanked"]):
+            raise BundleError(f"{bundle.name}: not exact ("
+                              + "; ".join(bundle.manifest["not_exact_because"])
+                              + "): a suppressed bundle cannot be pooled, even approximately")
+        if not bundle.manifest["exact"] and not approximate:
             raise BundleError(f"{bundle.name}: not exact ("
                               + "; ".join(bundle.manifest["not_exact_because"])
                               + "): the pooled book is built from exact bundles only "
-                                "(day grid, whole days, no suppression)")
+                                "(day grid, whole days, no suppression), or approximately "
+                                "with --approximate (APPROXIMATE=1)")
     return read
 
 
@@ -145,15 +165,16 @@ def open_consortium(bundles: Sequence[str | Path] | None, group_order: list | No
                     output_dir: str | Path = "outputs", *, landmark_months: float = 24.0,
                     alpha: float = 0.05, min_cell_count: int = 0,
                     group_label: str | None = None) -> Consortium:
-    """Read the bundles (:func:`read_exact_bundles`), settle the groups' order and put the
+    """Read the bundles (:func:`read_bundles`, coarse grids accepted: the build is where
+    they are refused without ``--approximate``), settle the groups' order and put the
     disclosure in force for the notebook.
 
     Raises
     ------
     bridge_hsct.paper.bundle.BundleError
-        As :func:`read_exact_bundles`, or for a group order that does not list the groups.
+        As :func:`read_bundles`, or for a group order that does not list the groups.
     """
-    read = read_exact_bundles(bundles)
+    read = read_bundles(bundles, approximate=True)
     found = read[0].manifest["groups"]
     if group_order and sorted(map(str, group_order)) != sorted(found):
         raise BundleError(f"{read[0].name}: group order {list(group_order)} does not list "
@@ -213,6 +234,26 @@ def centres_table(consortium: Consortium) -> Table:
     columns = ["Centre (bundle)", "Patients", *consortium.groups, "Time grid",
                "Suppression", "Exact", "Software", "Data SHA-256"]
     return Table(pd.DataFrame(display, columns=columns), pd.DataFrame(numbers))
+
+
+def coarsening_statement(consortium: Consortium) -> str:
+    """What a coarse grid can change, in Markdown (empty when every bundle is exact)."""
+    if not consortium.approximate:
+        return ""
+    units = sorted({b.manifest["time_grid"]["unit"] for b in consortium.bundles})
+    return (":::{warning} APPROXIMATE: what the grid can change\n"
+            f"The bundles count times on a grid of {markdown_text(', '.join(units))}: every "
+            "event and censoring is moved to the end of its interval. So curves step later "
+            "than the rows' would, a landmark estimate can differ from the rows' by the "
+            "events of one interval, and patients censored inside an interval stay at risk "
+            "to its end, which raises the Kaplan–Meier curve a little. The tests and hazard "
+            "ratios see ties where the rows have none. On a simulated cohort of 900 patients "
+            "in three centres, estimates at 24 months moved by at most 0.7 percentage points "
+            "and the chi-squares by at most 0.24 (2.5 for engraftment, whose events come "
+            "early). For survival endpoints the estimates tables give, for each group, the "
+            "range in which the estimate of the rows must lie (a bound computed from the "
+            "counts alone; the coarse estimate is its upper end). Tables 1 and 3 do not "
+            "depend on the grid and are exact.\n:::\n")
 
 
 def consortium_sentence(consortium: Consortium) -> str:
@@ -288,6 +329,7 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
     spec = consortium.endpoints[endpoint]
     pooled = consortium.pooled(endpoint)
     t = consortium.landmark_days / pooled.days_per_unit
+    bounded = consortium.approximate and spec["kind"] == "survival"
     display, numbers = [], []
     for group in consortium.groups:
         table = pooled.tables[group]
@@ -304,10 +346,15 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
                         "upper": estimate.upper})
         display.append([group, count_text(table.n), count_text(int(table.events.sum())),
                         _estimate_text(estimate)])
+        if bounded:
+            low, high = lt.row_level_survival_bounds(table, t)
+            numbers[-1] |= {"rows_estimate_at_least": low, "rows_estimate_at_most": high}
+            display[-1].append("–" if math.isnan(low) else
+                               f"{100 * low:.1f} to {100 * high:.1f}")
     head = _landmark_heading(consortium)
-    estimates = Table(pd.DataFrame(display, columns=[consortium.group_label.capitalize(),
-                                                     "n", "Events", head]),
-                      pd.DataFrame(numbers))
+    columns = [consortium.group_label.capitalize(), "n", "Events", head]
+    estimates = Table(pd.DataFrame(display, columns=columns + (
+        ["Rows' estimate lies in, %"] if bounded else [])), pd.DataFrame(numbers))
     tests = [("log-rank", "none", pooled.logrank), ("log-rank", "centre",
                                                      pooled.logrank_by_centre)]
     if pooled.gray is not None:
