@@ -345,3 +345,29 @@ def test_at_risk_numbers_are_legible_at_phone_width(browser, served):
     # the panel is 5 inches at 200 dpi, its at-risk numbers 10 points: 10 / 72 * 200 px
     number_px = 10 / 72 * 200 * width / natural
     assert number_px >= 8, (width, natural, number_px)
+
+
+def _luminance(rgb: str) -> float:
+    """Relative luminance (WCAG) of a computed ``rgb(r, g, b)`` colour."""
+    channels = [int(c) / 255 for c in re.findall(r"\d+", rgb)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+def test_great_tables_follow_the_colour_mode(browser, served, mode):
+    """A great_tables table is a white card in light mode and takes the dark page's surface
+    in dark mode, its text and highlighted rows keeping at least 4.5:1 contrast."""
+    page = visit(browser, f"{served}/os_pfs.html", mode=mode)
+    cells = page.evaluate("""() => [...document.querySelectorAll(
+        '.gt_table .gt_col_heading, .gt_table td.gt_row')].slice(0, 400).map(c => {
+          let e = c, bg = getComputedStyle(e).backgroundColor;
+          while (e && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) {
+            e = e.parentElement; bg = e ? getComputedStyle(e).backgroundColor : bg; }
+          return [getComputedStyle(c).color, bg]; })""")
+    page.close()
+    assert cells
+    for color, background in cells:
+        fg, bg = _luminance(color), _luminance(background)
+        assert (max(fg, bg) + 0.05) / (min(fg, bg) + 0.05) >= 4.5, (mode, color, background)
+        assert (bg < 0.1) if mode == "dark" else (bg > 0.8), (mode, background)
