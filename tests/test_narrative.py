@@ -306,3 +306,19 @@ def test_medians_have_units_and_no_sentence_is_about_the_tooling(reference_story
         assert bounds in {" ", "%"}, bounds  # "range 6–58 years", "CI 57.54–88.51%"
     for word in ["notebook", "the chapters", "the package", "computed by", "the code"]:
         assert word not in text, word
+
+
+def test_a_small_p_value_reads_p_below_not_p_equals_below():
+    """A large cohort whose groups differ: the log-rank P is below 0.001 (lifelines, here)
+    and the sentence says "P < 0.001", never "P = < 0.001"."""
+    from lifelines.statistics import multivariate_logrank_test
+
+    from bridge_hsct.cohort.simulate import simulate_cohort
+
+    data = validate_cohort(simulate_cohort(3000, seed=21))
+    groups = sorted(data["arm"].unique())
+    p = multivariate_logrank_test(data["followup_days"], data["arm"],
+                                  data["death"] == 1).p_value
+    assert p < 0.001
+    text = narrative.survival_section(data, "arm", groups, 24.0, 0.05).text
+    assert "P < 0.001" in text and "P = <" not in text

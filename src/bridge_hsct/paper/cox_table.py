@@ -40,7 +40,7 @@ from scipy import stats
 
 from ..cohort.endpoints import as_censored, derive, known_status, missing_columns
 from ..cohort.schema import BY_NAME
-from ..render.formatting import ci_label, format_p, result_alpha
+from ..render.formatting import ci_label, format_p, p_phrase, result_alpha
 from ..render.tables import Table
 from ..stats.survival import cox_univariate, fit_cox
 from .outcomes import left_out_sentence
@@ -431,7 +431,7 @@ def candidates_text(numbers: pd.DataFrame, endpoint_label: str) -> str:
     if hits.empty:
         return (f"For {endpoint_label}, no characteristic reaches P < {SCREENING_P:.2f} in "
                 "the univariate screen.")
-    parts = [f"{r['label']} ({r['term']}, P = {format_p(r['p_value'])})"
+    parts = [f"{r['label']} ({r['term']}, {p_phrase(r['p_value'])})"
              for _, r in hits.iterrows()]
     return (f"For {endpoint_label}, the characteristics with P < {SCREENING_P:.2f} in the "
             "univariate screen are: " + "; ".join(parts) + ".")

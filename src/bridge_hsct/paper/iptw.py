@@ -84,7 +84,7 @@ from ..render.figures import (  # noqa: E402
     group_colours,
     save_figure,
 )
-from ..render.formatting import ci_label, format_p, result_alpha  # noqa: E402
+from ..render.formatting import ci_label, format_p, p_phrase, result_alpha  # noqa: E402
 from ..render.tables import render_table, save_table  # noqa: E402
 from ..stats import weighting as weighting_stats  # noqa: E402
 from ..stats.survival import months_to_days, to_months  # noqa: E402
@@ -539,7 +539,7 @@ def _ratios_text(ratios: list, reference, robust: bool) -> str:
     """The hazard ratios of one analysis, a line per group, for a panel's corner."""
     lines = [f"{plot_text(h.group)} vs {plot_text(reference)}: "
              + ("not estimable" if math.isnan(h.hr) else
-                f"HR {h.hr:.2f} ({h.lower:.2f}–{h.upper:.2f}), P = {format_p(h.p_value)}")
+                f"HR {h.hr:.2f} ({h.lower:.2f}–{h.upper:.2f}), {p_phrase(h.p_value)}")
              for h in ratios]
     return "\n".join([*lines, "robust SE" if robust else "model SE"])
 
@@ -1123,7 +1123,7 @@ class IptwReport:
         hrs = "; ".join(f"{markdown_text(h.group)} vs {markdown_text(self.reference)}: "
                         + ("not estimable, " + h.reason if math.isnan(h.hr) else
                            f"HR {h.hr:.2f} ({h.lower:.2f}–{h.upper:.2f}), "
-                           f"P = {format_p(h.p_value)}")
+                           f"{p_phrase(h.p_value)}")
                         for h in result.hazard_ratios["iptw"])
         incidence = ENDPOINTS[name].kind == "incidence"
         how = ("1 − Kaplan–Meier incidence, relapse and death before it censored"

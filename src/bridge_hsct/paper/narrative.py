@@ -38,7 +38,13 @@ from ..cohort.endpoints import (
 from ..cohort.schema import BY_NAME
 from ..render.disclosure import count_text, is_small
 from ..render.escaping import markdown_text
-from ..render.formatting import ci_label, format_number, format_p, format_percent, in_sentence
+from ..render.formatting import (
+    ci_label,
+    format_number,
+    format_percent,
+    in_sentence,
+    p_phrase,
+)
 from ..stats import group_tests
 from ..stats.survival import (
     months_to_days,
@@ -193,8 +199,8 @@ class Recorder:
                         f"proportion, {ci_label(alpha)} bound")
 
     def p(self, quantity: str, p_value: float) -> str:
-        """A P value (``0.862``, ``< 0.001``)."""
-        return self.add(quantity, "", p_value, format_p(p_value), "P")
+        """A P value as a sentence states it (``P = 0.862``, ``P < 0.001``)."""
+        return self.add(quantity, "", p_value, p_phrase(p_value), "P")
 
     def count(self, quantity: str, group, k: int, n: int, noun: str = "") -> str:
         """``22 of 36 (61.1%)`` (``22 of 36 patients (61.1%)`` with a noun); records the
@@ -320,7 +326,7 @@ def at_risk_words(rec: Recorder, name: str, group, at_risk: int | None) -> str:
     if at_risk is None or at_risk >= FEW_AT_RISK:
         return ""
     shown = rec.number(f"{name}.at_risk", group, at_risk, "patients", str(at_risk))
-    return f"; {shown} patient{'' if at_risk == 1 else 's'} still at risk"
+    return f"; {shown} patient{'' if shown == '1' else 's'} still at risk"  # "< 5 patients"
 
 
 def estimate_phrase(rec: Recorder, name: str, row, at_risk: int | None = None) -> str:
@@ -427,14 +433,14 @@ def test_clause(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float) ->
     if p_value < alpha:
         if k == 2:
             return (f"the difference between the two curves was statistically significant "
-                    f"({test}, P = {shown})")
+                    f"({test}, {shown})")
         return (f"the {test} across the {k} groups was statistically significant "
-                f"(P = {shown}): at least one group's curve differs from the others")
+                f"({shown}): at least one group's curve differs from the others")
     if k == 2:
         return (f"over the whole follow-up the two curves did not differ significantly "
-                f"({test}, P = {shown})")
+                f"({test}, {shown})")
     return (f"over the whole follow-up the curves of the {k} groups did not differ "
-            f"significantly ({test} across all groups, P = {shown})")
+            f"significantly ({test} across all groups, {shown})")
 
 
 def comparison_sentence(rec: Recorder, name: str, groups: pd.DataFrame, alpha: float) -> str:
@@ -582,7 +588,7 @@ def count_comparison(rec: Recorder, data: pd.DataFrame, column: str, group_col: 
     if np.isnan(result.p_value):
         test = "no test could be computed"
     else:
-        test = (f"{test_words(result.test)}, P = {rec.p(column + '.p_value', result.p_value)}, "
+        test = (f"{test_words(result.test)}, {rec.p(column + '.p_value', result.p_value)}, "
                 f"{significance_words(result.p_value, alpha)}")
     return f"{capitalise(what)} occurred in {whole}: {join_words(parts)} ({test})."
 
@@ -615,7 +621,7 @@ def listed_outcomes(rec: Recorder, data: pd.DataFrame, columns: list[str], group
     if not significant:
         smallest = min(computable, key=lambda c: results[c].p_value)
         p = rec.p(smallest + ".p_value", results[smallest].p_value)
-        return (text + f" None differed significantly between the groups (smallest P = {p}, "
+        return (text + f" None differed significantly between the groups (smallest {p}, "
                 f"{words[smallest]}).")
     found = []
     for c in significant:
@@ -625,7 +631,7 @@ def listed_outcomes(rec: Recorder, data: pd.DataFrame, columns: list[str], group
             rates[g] = (part == 1).sum() / part.notna().sum() if part.notna().any() else -1
         top = max(rates.values())
         most = [g for g, r in rates.items() if r == top]
-        found.append(f"{words[c]} (P = {rec.p(c + '.p_value', results[c].p_value)}, most "
+        found.append(f"{words[c]} ({rec.p(c + '.p_value', results[c].p_value)}, most "
                      f"frequent in {join_words([group_phrase(g) for g in most])})")
     return text + f" Statistically significant between-group differences: {join_words(found)}."
 
@@ -652,7 +658,7 @@ def engraftment_sentence(rec: Recorder, data: pd.DataFrame, event: str, group_co
     if np.isnan(result.p_value):
         test = "no test could be computed"
     else:
-        test = (f"{test_words(result.test)}, P = {rec.p(event + '.p_value', result.p_value)}, "
+        test = (f"{test_words(result.test)}, {rec.p(event + '.p_value', result.p_value)}, "
                 f"{significance_words(result.p_value, alpha)}")
     missing = n - engrafted
     failed = ""
@@ -780,7 +786,7 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
                     f"statistically significant.")
     else:
         items = [f"{_difference_label(r['variable'], r['level'])} "
-                 f"(P = {rec.p(r['variable'] + '.p_value', r['p_value'])})"
+                 f"({rec.p(r['variable'] + '.p_value', r['p_value'])})"
                  for _, r in differing.iterrows()]
         many = "comparison was" if len(differing) == 1 else "comparisons were"
         text.append(f"Of the {count} baseline comparisons between the groups, "
@@ -842,7 +848,7 @@ def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_month
         estimate = estimate_phrase(aj, "nrm_aalen_johansen", whole)
         rec.rows += aj.rows
         test = ("no Gray's test could be computed" if np.isnan(first["p_value"]) else
-                f"Gray's test between the groups gives P = "
+                f"Gray's test between the groups gives "
                 f"{rec.p('nrm_aalen_johansen.p_value', first['p_value'])}, "
                 f"{significance_words(first['p_value'], alpha)}")
         text += (f" Counting relapse as a competing event instead (Aalen–Johansen), NRM at "

@@ -40,6 +40,7 @@ from ..render.formatting import (
     format_p,
     format_percent,
     in_sentence,
+    p_phrase,
     result_alpha,
 )
 from ..render.tables import Table
@@ -643,7 +644,7 @@ class IncidenceWords(OutcomeWords):
             name = INCIDENCE_METHODS[method][2]
             p_value = float(panel.summaries[method].iloc[1]["p_value"])
             results.append((name if name.endswith("test") else f"{name} test", p_value))
-        ps = "; ".join(f"{name}, P = {format_p(p)}" for name, p in results)
+        ps = "; ".join(f"{name}, {p_phrase(p)}" for name, p in results)
         if any(np.isnan(p) for _, p in results):
             return f"The curves were compared over the whole follow-up ({ps})."
         significant = [name for name, p in results if p < alpha]
@@ -807,7 +808,7 @@ class Figure:
                                 for _, r in rows.iterrows())
             test = rows.iloc[0]
             lines.append(f"- {link}: {endpoint} at {when} by {markdown_text(panel.by_label)}, "
-                         f"{parts} ({test['test']}, P = {format_p(test['p_value'])}).")
+                         f"{parts} ({test['test']}, {p_phrase(test['p_value'])}).")
         return "\n".join(lines)
 
     # -- Figure 4 and Supplementary Figure 5: both methods per panel -------------------------

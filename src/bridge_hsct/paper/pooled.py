@@ -49,7 +49,7 @@ from ..render.descriptive import n_percent
 from ..render.disclosure import Disclosure, count_text, put_in_force
 from ..render.escaping import markdown_code, markdown_text, plot_text
 from ..render.figures import PALETTE, WHOLE_COLOUR, figure_style, km_panel, save_figure
-from ..render.formatting import ci_label, confidence_percent, format_p, group_header
+from ..render.formatting import ci_label, confidence_percent, format_p, group_header, p_phrase
 from ..render.tables import Table
 from ..stats import group_tests
 from ..stats import life_tables as lt
@@ -645,7 +645,7 @@ def _percent_text(share: float) -> str:
 def _heterogeneity_text(pool: lt.FixedEffectPool) -> str:
     if not pool.df:
         return "one centre with events: none to test"
-    return (f"Q = {pool.q:.2f}, df = {pool.df}, P = {format_p(pool.p_value)}, "
+    return (f"Q = {pool.q:.2f}, df = {pool.df}, {p_phrase(pool.p_value)}, "
             f"I² = {100 * pool.i_squared:.0f}%")
 
 

@@ -24,7 +24,7 @@ from ..stats.survival import km_table, months_to_days, numbers_at_risk, to_month
 from .data_label import destination  # noqa: E402
 from .disclosure import count_text  # noqa: E402
 from .escaping import one_line, plot_text  # noqa: E402
-from .formatting import format_p  # noqa: E402
+from .formatting import p_phrase  # noqa: E402
 
 # Okabe-Ito, colour-blind safe; a group keeps its colour on every page (by display order)
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
@@ -208,7 +208,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     estimates = estimates or {}
     first = heading
     if p_value is not None:
-        first += f"{'; ' if first else ''}{test_name} P = {format_p(p_value)}"
+        first += f"{'; ' if first else ''}{test_name} {p_phrase(p_value)}"
     if groups is None and estimates:  # one curve: its estimate on the heading's line
         first += f": {plot_text(next(iter(estimates.values())))}"
     legend = [plot_text(c.label) + (f"  {plot_text(estimates[c.label])}"

@@ -20,6 +20,15 @@ def format_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_phrase(p: float) -> str:
+    """A P value as a sentence states it: ``P = 0.023``, ``P < 0.001`` (not ``P = < 0.001``),
+    ``P not computable``."""
+    shown = format_p(p)
+    if shown == "–":
+        return "P not computable"
+    return f"P {shown}" if shown.startswith("<") else f"P = {shown}"
+
+
 def format_percent(x: float, decimals: int = 2) -> str:
     """A proportion in [0, 1] as a percentage (0.7654 → ``76.54%``)."""
     if x is None or math.isnan(x):
