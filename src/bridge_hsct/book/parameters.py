@@ -147,7 +147,8 @@ class Parameters:
         "naming the data file on any other)", "TITLE", rule=_one_line_rule)  # the build's
     bundles: list | None = _parameter(
         None, "centres' aggregate-only bundles (.zip, from `bundle`): build the pooled book "
-        "from them instead of a cohort file (exact bundles only)", "BUNDLES", many=True,
+        "from them instead of a cohort file (day-grid bundles; others need --approximate)",
+        "BUNDLES", many=True,
         rule=_bundles_rule, metavar="BUNDLE")  # the build's: pooled chapters get the paths
 
     def __post_init__(self):
