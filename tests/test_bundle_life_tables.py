@@ -68,6 +68,16 @@ def test_survival_at_before_between_and_after_the_times():
     assert lt.survival_at(table, 7).is_missing
 
 
+def r_results(rows: pd.DataFrame, script: str, output: str, folder) -> pd.DataFrame:
+    """Run the R `script` on `rows` (written to ``rows.csv`` in `folder`) and read what it
+    writes to `output`."""
+    rows.to_csv(folder / "rows.csv", index=False)
+    (folder / "script.R").write_text(script)
+    subprocess.run([RSCRIPT, str(folder / "script.R"), str(folder)], check=True,
+                   capture_output=True)
+    return pd.read_csv(folder / output)
+
+
 R_SCRIPT = r"""
 args <- commandArgs(TRUE)
 suppressMessages({library(survival); library(cmprsk)})
@@ -86,11 +96,7 @@ write.csv(data.frame(chi2 = lr$chisq, gray = g[["stat"]]), file.path(args[1], "r
 @pytest.mark.parametrize("seed", range(4))
 def test_stratified_tests_with_odd_strata_equal_r(seed, tmp_path):
     rows = odd_centres(seed)
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    (tmp_path / "s.R").write_text(R_SCRIPT)
-    subprocess.run([RSCRIPT, str(tmp_path / "s.R"), str(tmp_path)], check=True,
-                   capture_output=True)
-    r = pd.read_csv(tmp_path / "r.csv").iloc[0]
+    r = r_results(rows, R_SCRIPT, "r.csv", tmp_path).iloc[0]
     strata = strata_of(rows)
     assert lt.logrank_test(strata).chi2 == pytest.approx(r["chi2"], rel=1e-10)
     assert lt.gray_test(strata).chi2 == pytest.approx(r["gray"], rel=1e-8)
@@ -132,11 +138,7 @@ write.csv(data.frame(coef = coef(fit), se = sqrt(diag(vcov(fit))),
 @pytest.mark.parametrize("seed", range(4))
 def test_centre_stratified_group_cox_equals_r(seed, tmp_path):
     rows = odd_centres(seed)
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    (tmp_path / "cox.R").write_text(R_COX)
-    subprocess.run([RSCRIPT, str(tmp_path / "cox.R"), str(tmp_path)], check=True,
-                   capture_output=True)
-    r = pd.read_csv(tmp_path / "cox.csv")
+    r = r_results(rows, R_COX, "cox.csv", tmp_path)
     ours = lt.group_cox_model(strata_of(rows))
     np.testing.assert_allclose(ours.log_hazard_ratio, r["coef"], rtol=1e-7)
     np.testing.assert_allclose(ours.standard_error, r["se"], rtol=1e-7)
