@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,11 @@ from conftest import path_text
 
 NAMES = [f"Qwzx Patientname{i:02d}" for i in range(36)]
 IDS = [f"ZQJ{i:03d}K" for i in range(36)]
-RUNNER = ("import sys; from bridge_hsct.book.build import build, Parameters; "
+# SIGUSR1 prints every thread's stack (the build's and its forked workers'): a build
+# that never reaches its stage is shown where it waits, not only timed out
+RUNNER = ("import faulthandler, signal, sys; "
+          "faulthandler.register(signal.SIGUSR1, all_threads=True); "
+          "from bridge_hsct.book.build import build, Parameters; "
           "build(sys.argv[1], Parameters(data_path=sys.argv[2], alpha=float(sys.argv[4])), "
           "cache=sys.argv[3])")
 
@@ -89,13 +94,46 @@ class Paused:
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.output = []
+        try:
+            self._wait_for(stage)
+        except BaseException:
+            self._end_group()  # a build left running would hold the lock for later tests
+            raise
+
+    def _wait_for(self, stage: str, seconds: float = 600) -> None:
+        deadline = time.monotonic() + seconds
         while True:
-            line = self.lines.get(timeout=240)
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"build did not reach {stage} in {seconds:.0f} s; "
+                                     f"its stacks:\n{self._stacks()}") from None
             if line is None:
                 raise AssertionError(f"build ended before {stage}:\n{''.join(self.output)}")
             self.output.append(line)
             if line.startswith(f"paused at {stage}"):
                 return
+
+    def _stacks(self) -> str:
+        """The output so far, then every process's threads as faulthandler prints them."""
+        for pid in running_in_group(self.process.pid):
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+        time.sleep(3)
+        while not self.lines.empty():
+            line = self.lines.get()
+            if line is not None:
+                self.output.append(line)
+        return "".join(self.output)
+
+    def _end_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=60)
 
     def _read(self):
         for line in self.process.stdout:

@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import importlib
 import json
-import multiprocessing
 import os
 import pkgutil
 import re
@@ -66,6 +65,13 @@ from ..paths import (
 from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text
 from .chapter import group_noun, use_validated_cohorts, validated_cohorts
+from .forked import (
+    STOP_SIGNALS,
+    Task,
+    die_with_parent,
+    run_forked,
+    stop_signals_held,
+)
 from .metadata import load_metadata
 from .parameters import Parameters
 from .pdf import PdfError, write_pdf
@@ -454,46 +460,35 @@ def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | 
     computed beside the chapters for the landing page `with_score` (the reference cohort's
     build: no other cohort was meant to reproduce the paper), else None.
 
-    Every chapter gets a process of its own, forked from this one after the analysis stack
-    is imported: no chapter can see another's state (matplotlib settings, the working
-    folder papermill changes), and none pays for the imports again. Each worker is handed
-    `cohorts` as it starts (by fork, not copied through a pipe), so its chapter takes the
-    staged cohort as validated here. Workers die with the build, so none outlives a killed
+    Every chapter gets a process of its own (:func:`.forked.run_forked`), forked from this
+    one after the analysis stack is imported, and takes `cohorts` (the staged cohort, already
+    validated here) from the fork. Workers die with the build, so none outlives a killed
     build reading the staged data.
     """
     workers = max(1, min(len(names) + 1, os.cpu_count() or 1))
     _import_analysis_stack()
-    tasks = [(_execute, n, src, params, cache, keys[n], public) for n in names]
-    parent = os.getpid()
-    with multiprocessing.get_context("fork").Pool(
-            workers, initializer=use_validated_cohorts, initargs=(cohorts,),
-            maxtasksperchild=1) as pool:
-        # first: at 100,000 patients the audit is among the longest tasks
-        score = pool.apply_async(_timed, ((parent, _audit_score, "audit score",
-                                           params.data_path, params.group_col),)
-                                 ) if with_score else None
-        results = pool.imap_unordered(_timed, [(parent, *task) for task in tasks])
-        for done in range(1, len(names) + 1):
-            name, cached, seconds = _wait(results.next)
-            how = "from cache" if cached else f"executed in {seconds:.1f} s"
-            log(f"[{done}/{len(names)}] {name}: {how}")
-        return _wait(score.get)[1] if score else None
+    # first: at 100,000 patients the audit is among the longest tasks
+    tasks = ([Task(AUDIT_SCORE, _audit_score, (params.data_path, params.group_col))]
+             if with_score else [])
+    tasks += [Task(n, _execute, (src, params, cache, keys[n], public)) for n in names]
+    score, done = None, 0
+    for name, result, seconds in run_forked(tasks, workers,
+                                            start=lambda: use_validated_cohorts(cohorts)):
+        if name == AUDIT_SCORE:
+            score = result
+            continue
+        done += 1
+        how = "from cache" if result else f"executed in {seconds:.1f} s"
+        log(f"[{done}/{len(names)}] {name}: {how}")
+    return score
+
+
+AUDIT_SCORE = "audit score"  # not a chapter's name: chapters are notebooks' file names
 
 
 def _audit_score(name: str, data_path: str, group_col: str) -> dict:
     """In a worker: the audit's headline score of the staged cohort."""
     return overall_score(validated_cohorts().load(data_path, group_col), group_col)
-
-
-def _wait(get):
-    """``get(timeout=...)`` of a pool's results, waited for in short steps: a stop signal
-    that the system delivers to one of the pool's threads only reaches Python's handler in
-    the main thread when that thread wakes up, and an endless wait would never wake it."""
-    while True:
-        try:
-            return get(timeout=0.2)
-        except multiprocessing.TimeoutError:
-            continue
 
 
 def _import_analysis_stack() -> None:
@@ -506,21 +501,6 @@ def _import_analysis_stack() -> None:
             importlib.import_module(module.name)
     for name in ("matplotlib.pyplot", "seaborn", "IPython.display"):
         importlib.import_module(name)
-
-
-def _timed(task: tuple) -> tuple:
-    """Run one task in a worker: its name, its result (a chapter's: whether it came from
-    the cache) and its seconds; the worker dies with the build meanwhile."""
-    parent, function, name, *args = task
-    t0 = time.perf_counter()
-    # only during the task: the pool may kill idle workers holding its queue's lock,
-    # and the pool's own shutdown deadlocks on that lock
-    _die_with_parent(parent)
-    try:
-        result = function(name, *args)
-    finally:
-        _die_with_parent(None)
-    return name, result, time.perf_counter() - t0
 
 
 def _add_audit_score(src: Path, score: dict) -> None:
@@ -538,8 +518,11 @@ def _render(src: Path, staging: Path) -> tuple[Path, float]:
                "--config", str(src / "_config.yml"), "--toc", str(src / "_toc.yml"),
                "-W", "-n", "--keep-going"]
     parent = os.getpid()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, preexec_fn=lambda: _die_with_parent(parent))
+    with stop_signals_held() as mask:  # see :func:`.forked.stop_signals_held`
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=lambda: (signal.pthread_sigmask(signal.SIG_SETMASK, mask),
+                                die_with_parent(parent)))
     try:
         _pause("render")
         output = process.stdout.read()
@@ -564,8 +547,6 @@ def _peak_gb(who: int) -> float:
 
 # ---------------------------------------------------------------- surviving faults
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_PR_SET_PDEATHSIG = 1
 
 
 def _pause(stage: str) -> None:
@@ -574,17 +555,6 @@ def _pause(stage: str) -> None:
     if os.environ.get(PAUSE_VARIABLE) == stage:
         print(f"paused at {stage} (pid {os.getpid()})", flush=True)
         time.sleep(float(os.environ.get("BRIDGE_HSCT_PAUSE_SECONDS", "300")))
-
-
-def _die_with_parent(parent: int | None) -> None:
-    """In a child of the build: be killed when the build dies, even by SIGKILL (Linux), so
-    that no orphan goes on reading the staged data or writing beside the site.
-    None: no longer."""
-    with contextlib.suppress(AttributeError, OSError):
-        ctypes.CDLL(None, use_errno=True).prctl(
-            _PR_SET_PDEATHSIG, signal.SIGKILL if parent is not None else 0)
-    if parent is not None and os.getppid() != parent:  # the build died before the request
-        os._exit(1)
 
 
 @contextlib.contextmanager
@@ -606,22 +576,12 @@ def _signals_end_the_build():
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
 
-    previous = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
-
-
-@contextlib.contextmanager
-def _uninterrupted():
-    """Hold back stop signals while cleaning up; one that came meanwhile arrives after."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def private_parent() -> Path:
@@ -691,7 +651,7 @@ def _private_folder(log):
         yield folder
     finally:
         if os.getpid() == owner:
-            with _uninterrupted():
+            with stop_signals_held():
                 shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -905,7 +865,7 @@ def _build_locked(out: Path, params: Parameters, log, cache: Path | None,
         _pause("published")
         return True
     finally:
-        with _uninterrupted():
+        with stop_signals_held():
             shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -16,7 +16,6 @@ this machine's paths, so that the same bundles give the same files.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import time
@@ -37,12 +36,10 @@ from .build import (
     _signals_end_the_build,
     _staging_folder,
     _sweep_beside,
-    _timed,
-    _uninterrupted,
-    _wait,
     publishable,
     run_notebook,
 )
+from .forked import Task, run_forked, stop_signals_held
 from .parameters import Parameters
 
 POOLED_TOC = BOOK / "_toc_pooled.yml"
@@ -101,15 +98,11 @@ def _execute_all(names: list[str], src: Path, params: Parameters, staged: list[s
     """Execute the chapters in parallel, one forked process each (see
     :func:`bridge_hsct.book.build._execute_all`); stop at the first failure."""
     _import_analysis_stack()
-    parent = os.getpid()
-    tasks = [(parent, _execute, n, src, params.for_pooled_notebook(n, staged), public)
+    tasks = [Task(n, _execute, (src, params.for_pooled_notebook(n, staged), public))
              for n in names]
     workers = max(1, min(len(names), os.cpu_count() or 1))
-    with multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
-        results = pool.imap_unordered(_timed, tasks)
-        for done in range(1, len(names) + 1):
-            name, _, seconds = _wait(results.next)
-            log(f"[{done}/{len(names)}] {name}: executed in {seconds:.1f} s")
+    for done, (name, _, seconds) in enumerate(run_forked(tasks, workers), start=1):
+        log(f"[{done}/{len(names)}] {name}: executed in {seconds:.1f} s")
 
 
 def build_pooled(out: str | Path, params: Parameters, log=print, approximate: bool = False
@@ -157,7 +150,7 @@ def build_pooled(out: str | Path, params: Parameters, log=print, approximate: bo
                 "package_version": __version__}, indent=2))
             _publish(site, out)
         finally:
-            with _uninterrupted():
+            with stop_signals_held():
                 shutil.rmtree(staging, ignore_errors=True)
     log(f"site written to {out} in {time.perf_counter() - started:.1f} s")
     return out
