@@ -20,7 +20,9 @@ from __future__ import annotations
 from ..render.formatting import confidence_percent
 from ..stats import cox_models, group_tests
 from ..stats.survival import DAYS_PER_MONTH
-from . import cox_table, iptw, multivariate, narrative, outcomes, panels
+from . import cox_table, multivariate, narrative, outcomes, panels
+from .iptw import analysis as iptw
+from .iptw.words import ordinal
 
 #: Transform of the pointwise confidence intervals of Kaplan–Meier survival, 1 − KM
 #: incidence, Aalen–Johansen incidence and median times (R's ``conf.type = "log-log"``);
@@ -181,7 +183,7 @@ def methods_markdown(alpha: float, landmark_months: float, min_cell_count: int =
             f"{cite('imbens2000', 'mccaffrey2013')}; each patient is weighted by the "
             "stabilised inverse probability of the group received. The model has a ridge "
             f"penalty λ = {iptw.DEFAULT_PENALTY:g}; weights are truncated at the "
-            f"{iptw._ordinal(trim_low)} and {iptw._ordinal(trim_high)} percentiles; groups of "
+            f"{ordinal(trim_low)} and {ordinal(trim_high)} percentiles; groups of "
             f"fewer than {iptw.MIN_GROUP_SIZE} patients are left out. Balance is read from "
             "standardised "
             f"mean differences {cite('austin2009')} against {iptw.SMD_THRESHOLD:g}. Hazard "
