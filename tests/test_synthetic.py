@@ -295,3 +295,17 @@ def test_p_values_are_judged_on_the_registry_tolerance_not_the_search_scale():
         between += t.tolerance + 1e-9 < gap <= t.loss_tolerance
     # some P value the search's scale calls close is still reported as missed
     assert between >= 1
+
+
+def test_protocol_columns_refuse_a_registry_whose_zoster_count_they_cannot_meet(cohort):
+    from bridge_hsct.paper.published import load_published
+    from bridge_hsct.paper.synthetic.protocol import COLUMNS, add_protocol_columns
+
+    registry = load_published()
+    calibrated = cohort.drop(columns=list(COLUMNS))
+    added = add_protocol_columns(calibrated, seed=7, registry=registry)
+    assert list(added.columns) == list(cohort.columns)
+    assert added.drop(columns=list(COLUMNS)).equals(calibrated)  # nothing else changes
+    registry.loc[registry["id"] == "results.hzv_reactivation.count.whole", "value"] = 4.0
+    with pytest.raises(ValueError, match="4 zoster patients published, 5 with zoster"):
+        add_protocol_columns(calibrated, seed=7, registry=registry)

@@ -191,3 +191,31 @@ def test_a_problem_on_many_rows_is_one_line_per_column(write_csv):
     [sex] = [line for line in lines if "'sex'" in line]
     assert "line 9" in sex and "'X'" in sex
     assert len(lines) == 3
+
+
+def test_zoster_hhv6_and_their_combined_column_must_agree(write_csv):
+    data = small_cohort().assign(hzv_hhv6_reactivation=0, hzv_reactivation=0,
+                                 hhv6_reactivation=0)
+    data.loc[1, "hzv_reactivation"] = 1                              # CSV row 3
+    data.loc[2, ["hzv_hhv6_reactivation", "hhv6_reactivation"]] = 1  # row 4: consistent
+    data.loc[3, "hzv_hhv6_reactivation"] = 1                         # row 5: neither part
+    found = {(p.column, p.row, p.rule) for p in problems_of(write_csv(data))}
+    assert found == {
+        ("hzv_reactivation", 3, "`hzv_reactivation` = 1 requires `hzv_hhv6_reactivation` = 1"),
+        ("hzv_hhv6_reactivation", 5, "`hzv_hhv6_reactivation` = 1 requires "
+         "`hzv_reactivation` = 1 or `hhv6_reactivation` = 1")}
+    # a blank part is unknown, not "no": the combined 1 may come from it
+    data.loc[1, "hzv_hhv6_reactivation"] = 1
+    data["hhv6_reactivation"] = data["hhv6_reactivation"].astype(float)
+    data.loc[3, "hhv6_reactivation"] = None
+    assert len(load_cohort(write_csv(data))) == len(data)
+
+
+def test_conditioning_agents_must_match_its_kind(write_csv):
+    data = small_cohort().assign(conditioning="chemo", conditioning_regimen="Bu/Cy")
+    data.loc[0, ["conditioning", "conditioning_regimen"]] = ["TBI", "TBI/Cy"]
+    data.loc[1, "conditioning_regimen"] = "Flu/Bu"
+    data.loc[2, "conditioning_regimen"] = "TBI/Cy"  # CSV row 4, chemo
+    data.loc[3, "conditioning"] = "TBI"             # CSV row 5, Bu/Cy
+    found = {(p.column, p.row) for p in problems_of(write_csv(data))}
+    assert found == {("conditioning_regimen", 4), ("conditioning_regimen", 5)}

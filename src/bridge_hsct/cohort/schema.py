@@ -123,6 +123,18 @@ VARIABLES: list[Variable] = [
              "TBI-based (TBI/Cy) or chemotherapy-based (Bu/Cy, Flu/Bu) conditioning.",
              levels=("TBI", "chemo"),
              level_labels={"TBI": "TBI-based", "chemo": "Chemotherapy-based"}),
+    Variable("conditioning_regimen", "category", "Conditioning agents",
+             "The conditioning regimen by its agents: total body irradiation with "
+             "cyclophosphamide, busulfan with cyclophosphamide, or fludarabine with busulfan. "
+             "Goes with `conditioning` (TBI/Cy is TBI-based, the others chemotherapy-based).",
+             levels=("TBI/Cy", "Bu/Cy", "Flu/Bu"),
+             level_labels={"TBI/Cy": "TBI/Cy", "Bu/Cy": "Bu/Cy", "Flu/Bu": "Flu/Bu"}),
+    Variable("gvhd_prophylaxis", "category", "GVHD prophylaxis",
+             "MTX: methotrexate, ciclosporin and mycophenolate mofetil; PT-Cy: "
+             "post-transplant cyclophosphamide, ciclosporin and mycophenolate mofetil.",
+             levels=("MTX", "PT-Cy"),
+             level_labels={"MTX": "MTX + CsA + MMF", "PT-Cy": "PT-Cy + CsA + MMF"}),
+    _binary("atg", "ATG", "Anti-thymocyte globulin given with the conditioning."),
     Variable("graft_source", "category", "Graft source",
              "PB peripheral blood; PB+BM peripheral blood and bone marrow.",
              levels=("PB", "PB+BM"), level_labels={"PB": "PB", "PB+BM": "PB + BM"}),
@@ -157,7 +169,9 @@ VARIABLES: list[Variable] = [
     _binary("cmv_disease", "CMV disease", "CMV end-organ disease."),
     _binary("ebv_reactivation", "EBV reactivation", "EBV DNA ≥ 500 copies/mL."),
     _binary("hzv_hhv6_reactivation", "Herpes zoster or HHV-6",
-            "Herpes zoster virus or HHV-6 reactivation."),
+            "Herpes zoster virus or HHV-6 reactivation (1 when either of the next two is)."),
+    _binary("hzv_reactivation", "Herpes zoster", "Herpes zoster virus reactivation."),
+    _binary("hhv6_reactivation", "HHV-6", "Human herpesvirus 6 reactivation."),
     _binary("pulmonary_infection", "Pulmonary infection", "Pulmonary infection."),
     _binary("upper_respiratory_infection", "Upper respiratory infection",
             "Upper respiratory tract infection."),
@@ -242,6 +256,31 @@ def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
     return _cross_rule(check, stronger, rule, shown)
 
 
+def _either_part(whole: str, parts: tuple[str, str]) -> pa.Check:
+    """`whole` = 1 needs one of `parts` = 1 when both parts are known (each part = 1 needs
+    `whole` = 1: see :func:`_implies`)."""
+    def check(df):
+        if whole not in df or not all(p in df for p in parts):
+            return True
+        return ~((df[whole] == 1) & (df[parts[0]] == 0) & (df[parts[1]] == 0))
+
+    return _cross_rule(check, whole, f"`{whole}` = 1 requires `{parts[0]}` = 1 or "
+                       f"`{parts[1]}` = 1", (whole, *parts))
+
+
+def _agents_match_kind(agents: str, kind: str, tbi: tuple[str, str]) -> pa.Check:
+    """The conditioning's agents and its kind tell the same story: ``tbi`` pairs the
+    TBI regimen with the TBI kind; every other regimen is chemotherapy-based."""
+    def check(df):
+        if agents not in df or kind not in df:
+            return True
+        known = df[agents].notna() & df[kind].notna()
+        return ~(known & ((df[agents] == tbi[0]) != (df[kind] == tbi[1])))
+
+    return _cross_rule(check, agents, f"`{agents}` {tbi[0]} goes with `{kind}` {tbi[1]}, "
+                       f"any other regimen with `{kind}` chemo", (agents, kind))
+
+
 def cohort_schema() -> pa.DataFrameSchema:
     """Build the pandera schema of a cohort file (unknown extra columns are allowed)."""
     outcome_days = [v.name for v in VARIABLES if v.kind == "days" and v.event_of]
@@ -250,6 +289,10 @@ def cohort_schema() -> pa.DataFrameSchema:
     checks += [
         _implies("agvhd_3_4", "agvhd_2_4", days_order=True),
         _implies("cgvhd_severe", "cgvhd", days_order=False),
+        _implies("hzv_reactivation", "hzv_hhv6_reactivation", days_order=False),
+        _implies("hhv6_reactivation", "hzv_hhv6_reactivation", days_order=False),
+        _either_part("hzv_hhv6_reactivation", ("hzv_reactivation", "hhv6_reactivation")),
+        _agents_match_kind("conditioning_regimen", "conditioning", ("TBI/Cy", "TBI")),
     ]
     return pa.DataFrameSchema(
         {v.name: _column(v) for v in VARIABLES}, checks=checks, strict=False,

@@ -131,6 +131,7 @@ def to_frame(baseline: pd.DataFrame, h: History, seed: int) -> pd.DataFrame:
         Columns in data-dictionary order, rows sorted by transplant date, ids ``P01``...
     """
     from ...cohort.schema import VARIABLES
+    from .protocol import COLUMNS as PROTOCOL_COLUMNS
 
     df = baseline.copy()
     df["hsct_date"] = pd.to_datetime(_dates(h, np.random.default_rng(seed)))
@@ -148,7 +149,8 @@ def to_frame(baseline: pd.DataFrame, h: History, seed: int) -> pd.DataFrame:
         df[f"{ind}_days"] = t.astype(float)
     df = df.sort_values(["hsct_date", "arm", "age_years"], kind="stable").reset_index(drop=True)
     df.insert(0, "patient_id", [f"P{i + 1:02d}" for i in range(len(df))])
-    return df[[v.name for v in VARIABLES]]
+    # the protocol's columns come after (see .protocol)
+    return df[[v.name for v in VARIABLES if v.name not in PROTOCOL_COLUMNS]]
 
 
 def history_problems(df: pd.DataFrame) -> list[str]:

@@ -28,6 +28,7 @@ from .outcomes import (
     initial_history,
     to_frame,
 )
+from .protocol import add_protocol_columns
 from .report import build_report, headline, write_report
 from .samples import tune_to_p
 from .tails import LOST_MAX, tail_problems
@@ -169,7 +170,7 @@ def generate(seed: int = SEED, cohort_path: Path | None = COHORT_PATH,
     report : pandas.DataFrame
     """
     targets = load_targets()
-    s_lists, s_base, s_cal, s_dates = np.random.SeedSequence(seed).spawn(4)
+    s_lists, s_base, s_cal, s_dates, s_protocol = np.random.SeedSequence(seed).spawn(5)
     rng = np.random.default_rng(s_lists)
     continuous = _tuned_lists(targets, CONTINUOUS, rng)
     engraftment = _tuned_lists(targets, {"neutrophil_engraftment": NEUTROPHIL_DAYS,
@@ -179,6 +180,7 @@ def generate(seed: int = SEED, cohort_path: Path | None = COHORT_PATH,
     for col, values in state.cov.items():
         baseline[col] = values
     df = to_frame(baseline, state.h, int(s_dates.generate_state(1)[0]))
+    df = add_protocol_columns(df, int(s_protocol.generate_state(1)[0]))
     # the report is computed on the file as written and read back, i.e. on what the book reads
     buffer = io.StringIO()
     write_cohort(df, buffer)

@@ -255,8 +255,8 @@ def _columns_of(expr: str) -> list[str]:
 
 
 def _in_cohort(kind: str, quantity: str, group: str) -> bool:
-    """Whether the row's quantity and group exist as cohort columns (some printed counts,
-    e.g. herpes zoster and HHV-6 separately or the GVHD prophylaxis, have no column)."""
+    """Whether the row's quantity and group exist as cohort columns (a printed count of
+    something the data dictionary does not record is no target)."""
     from ...cohort.schema import BY_NAME
 
     if kind not in ("count", "count_p"):
