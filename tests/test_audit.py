@@ -9,8 +9,11 @@ from bridge_hsct.book.chapter import open_chapter
 from bridge_hsct.cohort.validate import validate_cohort
 from bridge_hsct.paper.audit import (
     CONTRADICTED,
+    COUNTS,
     DIFFERS,
+    FITTED,
     NOT_COMPUTABLE,
+    NOT_FITTED,
     REPRODUCED,
     Cohort,
     audit_html,
@@ -207,12 +210,18 @@ def test_the_score_sentence_says_the_cohort_was_fitted_to_the_numbers():
     data = pd.read_csv(DEFAULT_DATA)
     overall = overall_score(data, "arm")
     sentence = score_sentence(overall)
-    assert sentence.startswith(f"**Reproduction audit:** {overall['reproduced']} of "
-                               f"{overall['checked']} published numbers")
-    assert "synthetic" in sentence and "generated to match" in sentence
-    assert "not fitted to" in sentence
     kinds = overall["kinds"]
     assert sum(k["checked"] for k in kinds.values()) == overall["checked"]
+    unfitted, fitted, counts = (kinds[k] for k in (NOT_FITTED, FITTED, COUNTS))
+    share = 100 * unfitted["reproduced"] / unfitted["checked"]
+    # the headline is the one score that is not built in; no pooled score at all
+    assert sentence.startswith(
+        f"**Reproduction audit:** {unfitted['reproduced']} of {unfitted['checked']} "
+        f"({share:.1f}%) of the published numbers that the synthetic cohort was not fitted to")
+    assert f"{fitted['reproduced']} of {fitted['checked']} numbers it was fitted to" in sentence
+    assert f"{counts['reproduced']} of {counts['checked']} counts" in sentence
+    assert f"{overall['reproduced']} of {overall['checked']}" not in sentence
+    assert "generated to match" in sentence
 
 
 def test_another_cohort_gets_a_comparison_without_verdicts(cohort_csv, tmp_path):

@@ -639,23 +639,27 @@ def _of(part: dict | None) -> str:
 def score_sentence(overall: dict) -> str:
     """The landing page's sentence on the audit (Markdown; empty when nothing is checked).
 
-    It says what the score is: a check of the synthetic reconstruction against the numbers
-    it was generated from, split into the three kinds of :data:`KINDS`.
+    Three scores, never one: the numbers the synthetic cohort was not fitted to lead (the
+    only agreement not built in), then those it was fitted to and the counts, which are
+    exact by construction (:data:`KINDS`).
     """
     if not overall.get("checked"):
         return ""
     kinds = overall.get("kinds", {})
-    split = ""
-    if kinds:
-        split = (f" By kind: {_of(kinds.get(COUNTS))} counts (exact by construction), "
-                 f"{_of(kinds.get(FITTED))} numbers the generator was fitted to, and "
-                 f"{_of(kinds.get(NOT_FITTED))} numbers it was not fitted to (the only "
-                 "agreement not built in).")
-    return (f"**Reproduction audit:** {int(overall['reproduced'])} of "
-            f"{int(overall['checked'])} published numbers that the data can recompute "
-            f"({100 * overall['score']:.1f}%) are reproduced. The cohort is synthetic and was "
-            "generated to match these same published numbers, so this checks the "
-            f"reconstruction, not the paper.{split} See {{ref}}`audit`.")
+    return (f"**Reproduction audit:** {_share(kinds.get(NOT_FITTED))} of the published numbers "
+            "that the synthetic cohort was not fitted to are reproduced; that is the only "
+            "agreement not built in. The cohort was generated to match the other published "
+            f"numbers, so they check the reconstruction, not the paper: "
+            f"{_of(kinds.get(FITTED))} numbers it was fitted to and "
+            f"{_of(kinds.get(COUNTS))} counts (exact by construction) are reproduced. "
+            "See {ref}`audit`.")
+
+
+def _share(part: dict | None) -> str:
+    """``"8 of 35 (22.9%)"``, or ``"none checked"``."""
+    if not part or not part.get("checked"):
+        return "none checked"
+    return f"{_of(part)} ({100 * part['reproduced'] / part['checked']:.1f}%)"
 
 
 def _kinds_table(audit: pd.DataFrame) -> pd.DataFrame:
@@ -673,21 +677,21 @@ def _reproduction(audit: pd.DataFrame) -> AuditReport:
     by_section = audit_score(audit)
     overall = _overall(audit)
     counts = audit["status"].value_counts()
-    share = f"{100 * overall['score']:.1f}%" if overall["checked"] else "none"
     scores = pd.DataFrame({
         "Section": [SECTION_NAMES.get(s, s) for s in by_section["section"]],
         "Reproduced": by_section["reproduced"], "Checked": by_section["checked"],
         "Published numbers": by_section["numbers"],
         "Score": [f"{100 * s:.0f}%" if not np.isnan(s) else "–" for s in by_section["score"]],
     })
-    unfitted = overall["kinds"].get(NOT_FITTED, {})
-    summary = (f"**{overall['reproduced']} of {overall['checked']} checkable numbers "
-               f"({share}) are reproduced** from these data, out of {len(audit)} numbers "
-               f"printed in the paper. {counts.get(DIFFERS, 0)} differ, "
-               f"{counts.get(CONTRADICTED, 0)} are readings the paper itself contradicts, "
-               f"and {counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data. "
-               "Most of the agreement is built in: of the numbers the generator was not "
-               f"fitted to, {_of(unfitted)} are reproduced.")
+    kinds = overall["kinds"]
+    summary = (f"**Of the numbers the synthetic cohort was not fitted to, "
+               f"{_share(kinds.get(NOT_FITTED))} are reproduced**: the only agreement not "
+               "built in. The rest was built in: of the numbers the generator was fitted to, "
+               f"{_of(kinds.get(FITTED))} are reproduced, and of the counts (exact by "
+               f"construction) {_of(kinds.get(COUNTS))}. Of the {len(audit)} numbers printed "
+               f"in the paper, {counts.get(DIFFERS, 0)} differ, {counts.get(CONTRADICTED, 0)} "
+               "are readings the paper itself contradicts, and "
+               f"{counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data.")
     return AuditReport(_hide_small_counts(audit), scores, overall, summary, VERDICT_RULES,
                        kinds=_kinds_table(audit))
 
