@@ -17,7 +17,7 @@ from bridge_hsct.paper.narrative import FEW_AT_RISK
 from bridge_hsct.paper.panels import GROUPS, PanelEngine, figure_panel
 from bridge_hsct.paper.subgroups import FIGURE1, FIGURE2, FIGURE3
 from bridge_hsct.paper.table3 import engraftment_figure
-from bridge_hsct.render.disclosure import Disclosure
+from bridge_hsct.render.disclosure import NO_SUPPRESSION, Disclosure
 from bridge_hsct.stats.survival import months_to_days, numbers_at_risk
 
 GROUP_ORDER = ["CAR-T", "Blinatumomab"]
@@ -31,10 +31,10 @@ def data():
 
 @pytest.fixture(scope="module")
 def panels(data):
-    engine = PanelEngine(data, "arm", GROUP_ORDER, LANDMARK)
+    engine = PanelEngine(data, "arm", GROUP_ORDER, LANDMARK, disclosure=NO_SUPPRESSION)
     return [engine.panel(spec) for spec in (*FIGURE1, *FIGURE2, *FIGURE3)] + [
-        *figure4(data, "arm", GROUP_ORDER, LANDMARK).panels,
-        *engraftment_figure(data, "arm", GROUP_ORDER).panels]
+        *figure4(data, "arm", GROUP_ORDER, LANDMARK, disclosure=NO_SUPPRESSION).panels,
+        *engraftment_figure(data, "arm", GROUP_ORDER, disclosure=NO_SUPPRESSION).panels]
 
 
 def at_risk(data, endpoint, group, months):
@@ -75,8 +75,8 @@ def test_an_estimate_on_few_patients_at_risk_says_how_many(data, panels):
 
 def test_the_at_risk_count_passes_the_disclosure(data):
     spec = figure_panel("1", "C", "os", GROUPS)
-    with Disclosure(5).applied():
-        caption = PanelEngine(data, "arm", GROUP_ORDER, LANDMARK).panel(spec).caption
+    caption = PanelEngine(data, "arm", GROUP_ORDER, LANDMARK,
+                          disclosure=Disclosure(5)).panel(spec).caption
     assert "< 5 patients still at risk" in caption
     assert not re.search(r"\b[1-4] patients? still at risk", caption)
 
@@ -117,6 +117,7 @@ def test_a_significant_test_and_a_null_one_are_worded_apart(panels):
 def test_caption_labels_from_the_data_stay_escaped(data):
     hostile = data.assign(arm=data["arm"].map({"CAR-T": "*a* [b](c)", "Blinatumomab": "$x$"}))
     spec = figure_panel("1", "C", "os", GROUPS)
-    caption = PanelEngine(hostile, "arm", ["*a* [b](c)", "$x$"], LANDMARK).panel(spec).caption
+    caption = PanelEngine(hostile, "arm", ["*a* [b](c)", "$x$"], LANDMARK,
+                          disclosure=NO_SUPPRESSION).panel(spec).caption
     assert r"\*a\* \[b\]\(c\)" in caption and r"\$x\$" in caption
     assert "*a*" not in caption.replace(r"\*a\*", "")

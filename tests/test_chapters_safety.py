@@ -36,16 +36,19 @@ DROPPED = ["graft_source", "donor_sex", "cgvhd", "cgvhd_days", "cgvhd_severe",
 def computed(tmp_path_factory):
     chapter = open_chapter(str(DEFAULT_DATA), "arm", None, tmp_path_factory.mktemp("out"))
     data, groups = chapter.data, chapter.groups
-    table2 = multivariate_table(data)
+    table2 = multivariate_table(data, disclosure=chapter.disclosure)
     return {
-        "figure4_estimates.csv": figure4(data, "arm", groups, 24.0).estimates(),
+        "figure4_estimates.csv": figure4(data, "arm", groups, 24.0,
+                                         disclosure=chapter.disclosure).estimates(),
         "table2.csv": table2.numbers,
         "table2_stepwise.csv": table2.selection.numbers,
-        "table3.csv": transplant_outcomes_table(data, "arm", groups).numbers,
-        "supplementary_table1.csv": crs_icans_table(data, "arm", groups).numbers,
+        "table3.csv": transplant_outcomes_table(data, "arm", groups,
+                                                disclosure=chapter.disclosure).numbers,
+        "supplementary_table1.csv": crs_icans_table(data, "arm", groups,
+                                                    disclosure=chapter.disclosure).numbers,
         "table3_published_p_values.csv": paper_p_value_check(),
         "supplementary_figure5_estimates.csv":
-            engraftment_figure(data, "arm", groups).estimates(),
+            engraftment_figure(data, "arm", groups, disclosure=chapter.disclosure).estimates(),
     }
 
 

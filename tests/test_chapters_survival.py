@@ -122,7 +122,8 @@ def test_every_panel_has_its_anchor_image_and_downloads(built_site, page, anchor
 
 @pytest.mark.parametrize("endpoint", ["os", "pfs", "grfs", "nrm"])
 def test_cox_csv_equals_the_package_computation(built_site, chapter, endpoint):
-    expected = univariate_cox_table(chapter.data, endpoint, "arm", chapter.groups).numbers
+    expected = univariate_cox_table(chapter.data, endpoint, "arm", chapter.groups,
+                                    disclosure=chapter.disclosure).numbers
     pd.testing.assert_frame_equal(download(built_site, f"cox_univariate_{endpoint}.csv"),
                                   as_written(expected), check_dtype=False, rtol=1e-9)
 
@@ -242,8 +243,8 @@ def test_missing_column_gives_a_skipped_panel_not_an_error(tmp_path):
     assert not list(tmp_path.glob("figure1e.*"))
     markdown = panel.markdown()
     assert markdown.startswith("(figure-1e)=") and "{note}" in markdown
-    assert "not drawn" in Figure([panel]).describe()
-    table = Figure([panel]).table()
+    assert "not drawn" in Figure([panel], disclosure=chapter.disclosure).describe()
+    table = Figure([panel], disclosure=chapter.disclosure).table()
     assert table.numbers.empty and "Figure 1E not drawn" in table.notes[0]
 
 

@@ -26,6 +26,7 @@ from bridge_hsct.paper.cox_table import (
     table1_covariates,
     univariate_cox_table,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.stats.survival import cox_univariate
 
 GROUPS = ["Alpha", "Beta"]
@@ -75,7 +76,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def table(data):
-    return univariate_cox_table(data, "os", "arm", GROUPS).numbers
+    return univariate_cox_table(data, "os", "arm", GROUPS, disclosure=NO_SUPPRESSION).numbers
 
 
 @pytest.mark.parametrize("variable, level, column", [
@@ -146,7 +147,7 @@ def test_candidates_are_the_rows_below_the_paper_threshold(table):
 
 
 def test_group_column_first_absent_covariates_listed(data):
-    result = univariate_cox_table(data, "os", "arm", GROUPS)
+    result = univariate_cox_table(data, "os", "arm", GROUPS, disclosure=NO_SUPPRESSION)
     table = result.numbers
     assert list(table.columns) == COLUMNS
     assert table.iloc[0]["variable"] == "arm"
@@ -158,7 +159,8 @@ def test_group_column_first_absent_covariates_listed(data):
 def test_missing_values_leave_the_model_and_counts_follow(data):
     holes = data.copy()
     holes.loc[holes.index[:5], "cd34_dose"] = np.nan
-    got = row(univariate_cox_table(holes, "os", "arm", GROUPS).numbers, "cd34_dose")
+    got = row(univariate_cox_table(holes, "os", "arm", GROUPS,
+                                   disclosure=NO_SUPPRESSION).numbers, "cd34_dose")
     assert got["n"] == len(data) - 5
     assert got["events"] == int(holes["death"].iloc[5:].sum())
 
@@ -166,7 +168,7 @@ def test_missing_values_leave_the_model_and_counts_follow(data):
 def test_level_without_events_is_reported_not_raised(data):
     lucky = data.copy()
     lucky.loc[lucky["ph_positive"] == 1, "death"] = 0.0
-    table = univariate_cox_table(lucky, "os", "arm", GROUPS).numbers
+    table = univariate_cox_table(lucky, "os", "arm", GROUPS, disclosure=NO_SUPPRESSION).numbers
     got = row(table, "ph_positive", "single", "yes")
     assert math.isnan(got["hr"])
     assert got["reason"] == f"{NO_EVENT_IN_A_LEVEL} (no event in those with it)"
@@ -177,7 +179,8 @@ def test_level_without_events_is_reported_not_raised(data):
 
 def test_single_level_covariate_gets_a_reason(data):
     one = data.assign(sex="M")
-    got = row(univariate_cox_table(one, "os", "arm", GROUPS).numbers, "sex", "single")
+    got = row(univariate_cox_table(one, "os", "arm", GROUPS,
+                                   disclosure=NO_SUPPRESSION).numbers, "sex", "single")
     assert got["reason"] == "only one level in the data" and math.isnan(got["hr"])
 
 
@@ -186,7 +189,8 @@ def test_nrm_is_cause_specific_relapse_censored(data):
     first = relapsing.index[:10]
     relapsing.loc[first, "relapse"] = 1.0
     relapsing.loc[first, "relapse_days"] = relapsing.loc[first, "followup_days"] / 2
-    got = row(univariate_cox_table(relapsing, "nrm", "arm", GROUPS).numbers, "age_years")
+    got = row(univariate_cox_table(relapsing, "nrm", "arm", GROUPS,
+                                   disclosure=NO_SUPPRESSION).numbers, "age_years")
     time = np.where(relapsing["relapse"] == 1, relapsing["relapse_days"],
                     relapsing["followup_days"])
     event = ((relapsing["death"] == 1) & (relapsing["relapse"] == 0)).astype(float)

@@ -1,5 +1,6 @@
 """Small-cell suppression: counts of 1 to k − 1 never appear, in the functions or the site."""
 
+import contextvars
 import html
 import json
 import re
@@ -9,41 +10,75 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bridge_hsct.book.chapter import Chapter
 from bridge_hsct.cohort.endpoints import derive
+from bridge_hsct.paper.panels import GROUPS, PanelEngine, figure_panel
+from bridge_hsct.paper.table1 import baseline_table
 from bridge_hsct.paths import DEFAULT_DATA
 from bridge_hsct.render import disclosure
 from bridge_hsct.render.descriptive import n_percent
 from bridge_hsct.render.figures import km_panel
-from conftest import page_text, path_text, site_files
+from bridge_hsct.render.formatting import group_header
+from conftest import page_text, path_text, site_files, small_cohort
 
 K = 5
+SUPPRESSED = disclosure.Disclosure(K)
 
 
-@pytest.fixture
-def threshold():
-    with disclosure.Disclosure(K).applied():
-        yield K
-
-
-def test_counts_below_k_are_hidden_with_their_percentage(threshold):
-    assert [n_percent(k, 36) for k in (0, 1, 4, 5)] == \
+def test_counts_below_k_are_hidden_with_their_percentage():
+    assert [n_percent(k, 36, SUPPRESSED) for k in (0, 1, 4, 5)] == \
         ["0 (0.0%)", "< 5", "< 5", "5 (13.9%)"]
-    assert disclosure.count_text(12345, thousands=True) == "12,345"
+    assert SUPPRESSED.count_text(12345, thousands=True) == "12,345"
 
 
 def test_off_by_default_and_bad_thresholds_refused():
-    assert disclosure.min_cell_count() == 0 and n_percent(1, 36) == "1 (2.8%)"
+    assert disclosure.Disclosure().min_cell_count == 0
+    assert n_percent(1, 36, disclosure.NO_SUPPRESSION) == "1 (2.8%)"
     for bad in (-1, None, 2.5, True):
         with pytest.raises(ValueError, match="min_cell_count"):
             disclosure.Disclosure(bad)
 
 
 def test_a_disclosure_holds_its_own_threshold_whatever_is_in_force():
-    assert disclosure.Disclosure(K).count_text(3) == "< 5"
-    with disclosure.Disclosure(10).applied():
-        assert disclosure.Disclosure(K).count_text(7) == "7"
-        assert disclosure.count_text(7) == "< 10"
-    assert disclosure.count_text(7) == "7", "the previous disclosure is back after the block"
+    def notebook():
+        disclosure.put_in_force(disclosure.Disclosure(10))
+        return SUPPRESSED.count_text(7), disclosure.count_text(7)
+
+    assert contextvars.copy_context().run(notebook) == ("7", "< 10")
+    assert disclosure.count_text(7) == "7", "the test's own context is left alone"
+
+
+@pytest.mark.parametrize("k, in_force", [(K, None), (0, None), (K, 0), (0, K)])
+def test_a_section_prints_through_the_disclosure_it_is_handed(tmp_path, k, in_force):
+    """Table 1 and the numbers at risk under a figure, each computed from the chapter it is
+    handed: three patients are ``< 5`` with a threshold of 5 and ``3`` without, whether no
+    disclosure is in force or the opposite one is (which only the audit still reads)."""
+    chapter = Chapter(small_cohort(), "arm", ["Alpha", "Beta"], tmp_path,
+                      disclosure=disclosure.Disclosure(k))
+
+    def section():
+        if in_force is not None:
+            disclosure.put_in_force(disclosure.Disclosure(in_force))
+        table1 = baseline_table(chapter.data, "arm", chapter.groups,
+                                disclosure=chapter.disclosure)
+        panel = PanelEngine.for_chapter(chapter).panel(figure_panel("1", "C", "os", GROUPS))
+        return table1, panel
+
+    table1, panel = contextvars.copy_context().run(section)
+    three = "< 5" if k else "3"
+    # 3 men of 6 patients, 3 patients in each arm (and at risk in it at the transplant)
+    male = table1.display.set_index("Characteristic").loc["Male"].iloc[0]
+    assert male == ("< 5" if k else "3 (50.0%)")
+    assert group_header("Alpha", three) in table1.display.columns
+    html_table = html.unescape(table1.render("Table 1").as_raw_html())
+    assert ("3 (50.0%)" in html_table) == (not k)
+    written = pd.read_csv(table1.save(tmp_path, "table1"))
+    men = written[(written["level"] == "Male") & (written["group"] == "whole")]
+    assert men["count"].tolist() == ["< 5" if k else 3]
+    at_risk = [m.group(2) for m in AT_RISK.finditer(path_text(panel.files["svg"]))
+               if m.group(1).lower() not in TICK_COLOURS]
+    assert ("3" in at_risk) == (not k)
+    assert f"(n = {three}," in panel.caption
 
 
 def test_the_disclosure_in_force_is_the_context_s_own():
@@ -62,22 +97,22 @@ def test_the_disclosure_in_force_is_the_context_s_own():
     assert seen["thread"] == "< 5" and disclosure.count_text(1) == "1"
 
 
-def test_downloads_hide_small_counts_and_the_percentages_beside_them(threshold):
+def test_downloads_hide_small_counts_and_the_percentages_beside_them():
     frame = pd.DataFrame({"level": ["a", "b", "c"], "n": [3, 0, 30],
                           "events": [10, 2, 12], "percent": [10.0, 0.0, 100.0],
                           "median": [1.5, 2.0, 3.0]})
-    shown = disclosure.suppress_counts(frame)
+    shown = SUPPRESSED.suppress_counts(frame)
     assert shown["n"].tolist() == ["< 5", 0, 30]
     assert shown["events"].tolist() == [10, "< 5", 12]
     assert shown["percent"].tolist() == ["< 5", "< 5", 100.0]
     assert shown["median"].tolist() == [1.5, 2.0, 3.0], "not a count: untouched"
 
 
-def test_numbers_at_risk_under_a_figure(threshold):
+def test_numbers_at_risk_under_a_figure():
     data = pd.read_csv(DEFAULT_DATA)
     endpoint = derive(data, "os")
     fig = km_panel(endpoint, data["arm"], ["Blinatumomab", "CAR-T"], kind="survival",
-                   title="A", ylabel="OS")
+                   title="A", ylabel="OS", disclosure=SUPPRESSED)
     shown = [t.get_text() for ax in fig.axes for t in ax.texts]
     plt.close(fig)
     numbers = [int(s) for s in shown if s.isdigit()]
@@ -178,9 +213,11 @@ def test_chapter_sentences_hide_small_counts(tmp_path):
 
     data = load_cohort(DEFAULT_DATA)
     groups = sorted(data["arm"].unique())
-    with disclosure.Disclosure(40).applied():
-        gvhd = describe_figure4(figure4(data, "arm", groups, 24.0, output_dir=tmp_path))
-        engraftment = describe_engraftment(transplant_outcomes_table(data, "arm", groups))
+    forty = disclosure.Disclosure(40)
+    gvhd = describe_figure4(figure4(data, "arm", groups, 24.0, output_dir=tmp_path,
+                                    disclosure=forty))
+    engraftment = describe_engraftment(transplant_outcomes_table(data, "arm", groups,
+                                                                 disclosure=forty))
     assert "(< 40 events in < 40 patients)" in gvhd
     assert not re.search(r"\(\d+ events|in \d+ patients\)", gvhd)
     assert "< 40 patients engrafted" in engraftment

@@ -28,6 +28,7 @@ from bridge_hsct.render.data_label import (  # noqa: E402
     destination,
     sidecar,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.figures import save_figure  # noqa: E402
 from bridge_hsct.render.tables import (  # noqa: E402
     NOTES_SHEET,
@@ -39,8 +40,9 @@ from bridge_hsct.render.tables import (  # noqa: E402
 
 
 def chapter(path, out):
-    """What the save functions read of a chapter: its output folder and data path."""
-    return SimpleNamespace(output_dir=out, data_path=str(path))
+    """What the save functions read of a chapter: its output folder, data path and
+    disclosure."""
+    return SimpleNamespace(output_dir=out, data_path=str(path), disclosure=NO_SUPPRESSION)
 
 
 @pytest.fixture
@@ -109,7 +111,7 @@ def table():
     display = pd.DataFrame({"Characteristic": ["Age"], "All (n = 36)": ["27.5"], "P value": [""],
                             "Test": [""], "indent": [0]})
     numbers = pd.DataFrame({"variable": ["age_years"], "median": [27.5]})
-    return Table(display, numbers, ["Medians with ranges."])
+    return Table(display, numbers, ["Medians with ranges."], disclosure=NO_SUPPRESSION)
 
 
 def test_a_table_of_the_synthetic_cohort_has_a_notes_sheet_and_a_csv_sidecar(tmp_path):
@@ -131,14 +133,15 @@ def test_a_table_of_the_synthetic_cohort_has_a_notes_sheet_and_a_csv_sidecar(tmp
 def test_an_unlabelled_table_loses_an_old_sidecar(tmp_path):
     csv = save_table(table().numbers, chapter(DEFAULT_DATA, tmp_path), "t")
     assert sidecar(csv).is_file()
-    csv = save_table(table().numbers, tmp_path, "t")
+    csv = save_table(table().numbers, tmp_path, "t", disclosure=NO_SUPPRESSION)
     assert not sidecar(csv).is_file()
     assert load_workbook(csv.with_suffix(".xlsx")).sheetnames == ["t"]
     assert "csv.txt" not in download_markdown(csv, "it").data
 
 
 def test_a_label_formula_stays_text_in_the_workbook(tmp_path):
-    csv = save_table(table().numbers, tmp_path, "t", label="=HYPERLINK(\"x\")")
+    csv = save_table(table().numbers, tmp_path, "t", label="=HYPERLINK(\"x\")",
+                     disclosure=NO_SUPPRESSION)
     cell = load_workbook(csv.with_suffix(".xlsx"))[NOTES_SHEET]["A2"]
     assert cell.data_type == "s" and cell.value.startswith("'=")
 
@@ -151,7 +154,7 @@ def test_two_chapters_on_two_cohorts_keep_their_own_labels(tmp_path, centre_copy
     for name, path in [("reference", DEFAULT_DATA), ("centre", centre_copy)]:
         ch = SimpleNamespace(data=data, group_col="arm", groups=groups, landmark_months=24.0,
                              alpha=0.05, output_dir=tmp_path / name, data_path=str(path),
-                             group_label="bridging therapy")
+                             group_label="bridging therapy", disclosure=NO_SUPPRESSION)
         out[name] = PanelEngine.for_chapter(ch).panel(spec).files
     assert "Synthetic data" in svg_text(out["reference"]["svg"])
     assert "Synthetic data" not in svg_text(out["centre"]["svg"])

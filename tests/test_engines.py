@@ -24,6 +24,7 @@ from bridge_hsct.paper.panels import (
     PanelSpec,
     figure_panel,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.tables import Table
 from bridge_hsct.stats import group_tests
 from conftest import small_cohort
@@ -34,7 +35,7 @@ GROUP_ORDER = ["Alpha", "Beta"]
 @pytest.fixture
 def engine(tmp_path):
     return PanelEngine(small_cohort(), "arm", GROUP_ORDER, landmark_months=12.0, alpha=0.1,
-                       output_dir=tmp_path)
+                       output_dir=tmp_path, disclosure=NO_SUPPRESSION)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +94,8 @@ def test_a_panel_the_data_cannot_support_is_skipped_with_its_reason(engine, tmp_
 def test_a_figure_part_keeps_the_figure_order(engine):
     specs = [figure_panel("9", letter, "os", by) for letter, by in
              (("A", None), ("B", GROUPS), ("C", "sex"))]
-    figure = PanelEngine(small_cohort(), "arm", GROUP_ORDER, 12.0).figure(specs)
+    figure = PanelEngine(small_cohort(), "arm", GROUP_ORDER, 12.0,
+                         disclosure=NO_SUPPRESSION).figure(specs)
     assert [p.spec.letter for p in figure.part("C", "A").panels] == ["A", "C"]
 
 
@@ -108,7 +110,7 @@ def test_a_table_is_its_rows():
         Row("sex", "levels"),
         Row("absent_column", "binary", "Never shown"),
     ), identity=("row", "level"))
-    table = group_table(data, "arm", GROUP_ORDER, spec)
+    table = group_table(data, "arm", GROUP_ORDER, spec, disclosure=NO_SUPPRESSION)
     assert list(table.display["Characteristic"]) == [
         "Follow-up, days", "Section", "Graft, n (%)", "Unknown", "Sex, n (%)", "Male",
         "Female"]
@@ -130,13 +132,15 @@ def test_a_table_is_its_rows():
 def test_a_table_saves_its_numbers_and_renders_its_notes(tmp_path):
     display = pd.DataFrame({"Characteristic": ["A"], "n": ["3"], "P value": ["0.50"],
                             "Test": ["Fisher"], "indent": [0]})
-    table = Table(display, pd.DataFrame({"row": ["a"], "count": [3]}), ["Own note."])
+    table = Table(display, pd.DataFrame({"row": ["a"], "count": [3]}), ["Own note."],
+                  disclosure=NO_SUPPRESSION)
     path = table.save(tmp_path, "example")
     assert path.read_text().splitlines() == ["row,count", "a,3"]
     assert (tmp_path / "example.xlsx").is_file()
     html = table.render("Title", notes=["Extra note."], table_id="t").as_raw_html()
     assert html.index("Own note.") < html.index("Extra note.")
-    empty = Table(display.iloc[:0], pd.DataFrame(), ["Nothing in the data."])
+    empty = Table(display.iloc[:0], pd.DataFrame(), ["Nothing in the data."],
+                  disclosure=NO_SUPPRESSION)
     shown = empty.render("Empty table")
     assert isinstance(shown, Markdown)
     assert "Empty table: left out" in shown.data and "Nothing in the data." in shown.data

@@ -26,6 +26,7 @@ from bridge_hsct.paper.outcomes import (  # noqa: E402
     endpoint_summary,
     summary_panel,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.figures import (  # noqa: E402
     FONT,
     PNG_DPI,
@@ -48,7 +49,7 @@ def _panel(data: pd.DataFrame, endpoint: str, method: str = PAPER_METHOD,
     groups = list(dict.fromkeys(data["arm"]))
     summary = endpoint_summary(data, endpoint, "arm", groups, 24.0, method)
     return summary_panel(summary, data, title="X  A panel", ylabel="Estimate",
-                         whole=whole, horizon_months=horizon)
+                         whole=whole, horizon_months=horizon, disclosure=NO_SUPPRESSION)
 
 
 def _data_points(ax) -> np.ndarray:
@@ -164,7 +165,8 @@ def test_early_events_are_drawn_in_days():
     groups = list(dict.fromkeys(data["arm"]))
     summary = endpoint_summary(data, "neutrophil_engraftment", "arm", groups, 0.46,
                                COMPETING_METHOD)
-    fig = summary_panel(summary, data, title="A", ylabel="Engraftment", horizon_months=2.0)
+    fig = summary_panel(summary, data, title="A", ylabel="Engraftment", horizon_months=2.0,
+                        disclosure=NO_SUPPRESSION)
     try:
         ax = fig.axes[0]
         assert ax.get_xlabel() == "Days since HSCT"
@@ -190,7 +192,7 @@ def test_the_papers_incidence_marks_competing_events_as_censorings():
 
     def marks(method):
         fig = km_panel(endpoint, None, None, kind="incidence", title="A", ylabel="CI",
-                       method=method, horizon_months=1000)
+                       method=method, horizon_months=1000, disclosure=NO_SUPPRESSION)
         try:
             return sum(len(line.get_xdata()) for line in fig.axes[0].get_lines()
                        if line.get_marker() == "|")

@@ -34,7 +34,7 @@ from bridge_hsct.paper.iptw import (
     propensity_model,
 )
 from bridge_hsct.paths import NOTEBOOKS
-from bridge_hsct.render.disclosure import Disclosure
+from bridge_hsct.render.disclosure import NO_SUPPRESSION, Disclosure
 from bridge_hsct.stats.survival import km_table
 from bridge_hsct.stats.weighting import standardised_mean_difference
 
@@ -275,7 +275,7 @@ def test_figures_are_drawn_in_the_book_style_without_a_session_style(tmp_path):
     before = dict(plt.rcParams)
     weighting = iptw(data, "arm", GROUPS)
     result = iptw_outcomes(data, weighting, ("os",))["results"]["os"]
-    figure = iptw_figure(result, weighting, data, "A")
+    figure = iptw_figure(result, weighting, data, "A", disclosure=NO_SUPPRESSION)
     assert not figure.axes[0].spines["top"].get_visible(), "the book's style"
     assert dict(plt.rcParams) == before, "no setting left behind"
     plt.close(figure)

@@ -20,6 +20,7 @@ from bridge_hsct.cohort.validate import load_cohort
 from bridge_hsct.paper.cox_table import univariate_cox_table
 from bridge_hsct.paper.gvhd import figure4
 from bridge_hsct.paper.table1 import GENETICS, baseline_table
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.formatting import (
     NBSP,
     format_median_range,
@@ -39,7 +40,7 @@ def cohort() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def table1(cohort) -> Table:
-    return baseline_table(cohort, "arm", GROUPS)
+    return baseline_table(cohort, "arm", GROUPS, disclosure=NO_SUPPRESSION)
 
 
 def test_a_group_header_never_breaks_inside_its_size(table1):
@@ -107,7 +108,7 @@ def test_the_excel_file_is_the_table_as_shown(table1, tmp_path):
 
 
 def test_figure4_landmark_table_gives_each_test_once_per_panel(cohort):
-    figure = figure4(cohort, "arm", GROUPS, 24.0)
+    figure = figure4(cohort, "arm", GROUPS, 24.0, disclosure=NO_SUPPRESSION)
     shown = figure.methods_table().display
     for column in ("Log-rank P", "Gray P"):
         assert shown.loc[shown["indent"] == 1, column].eq("").all()
@@ -117,14 +118,14 @@ def test_figure4_landmark_table_gives_each_test_once_per_panel(cohort):
 
 
 def test_figure4_captions_lead_with_the_papers_name(cohort, tmp_path):
-    figure = figure4(cohort, "arm", GROUPS, 24.0, output_dir=tmp_path)
+    figure = figure4(cohort, "arm", GROUPS, 24.0, output_dir=tmp_path, disclosure=NO_SUPPRESSION)
     for panel in figure.drawn:
         assert panel.caption.startswith(f"**Figure 4{panel.spec.letter}.** ")
         assert f"Download Figure 4{panel.spec.letter}:" in panel.markdown()
 
 
 def test_a_cox_note_names_the_level_without_events(cohort):
-    table = univariate_cox_table(cohort, "nrm", "arm", GROUPS)
+    table = univariate_cox_table(cohort, "nrm", "arm", GROUPS, disclosure=NO_SUPPRESSION)
     missing = table.display[table.display.iloc[:, 4].eq("not estimable")]
     assert len(missing)
     notes = " ".join(table.notes)
@@ -140,6 +141,6 @@ def test_a_cox_note_names_the_level_without_events(cohort):
 def test_xlsx_without_a_shown_table_keeps_one_sheet(tmp_path):
     from bridge_hsct.render.tables import save_table
 
-    path = save_table(pd.DataFrame({"a": [1]}), tmp_path, "plain")
+    path = save_table(pd.DataFrame({"a": [1]}), tmp_path, "plain", disclosure=NO_SUPPRESSION)
     book = openpyxl.load_workbook(io.BytesIO(path.with_suffix(".xlsx").read_bytes()))
     assert book.sheetnames == ["plain"]

@@ -20,6 +20,7 @@ from bridge_hsct.paper import methods
 from bridge_hsct.paper.methods import REFERENCES, methods_markdown
 from bridge_hsct.paper.multivariate import MultivariateTable
 from bridge_hsct.paths import BOOK, NOTEBOOKS
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.stats import cox_models
 from bridge_hsct.stats.survival import fit_cox, km_at
 from bridge_hsct.stats.weighting import group_hazard_ratios
@@ -59,7 +60,8 @@ def test_every_method_is_named_with_its_reference(page):
 def test_the_page_says_the_paper_did_not_name_its_tie_method(page):
     cox = paragraph_of(page, "Univariable Cox")
     assert "does not say how its software handled ties" in cox
-    note = MultivariateTable(pd.DataFrame(), pd.DataFrame(), alpha=0.05).methods_note()
+    note = MultivariateTable(pd.DataFrame(), pd.DataFrame(), alpha=0.05,
+                             disclosure=NO_SUPPRESSION).methods_note()
     assert "as in the paper" not in note and "paper does not say" in note
 
 

@@ -10,6 +10,7 @@ from bridge_hsct.cohort.validate import load_cohort, validate_cohort
 from bridge_hsct.paper import narrative
 from bridge_hsct.paper.outcomes import endpoint_summary
 from bridge_hsct.paths import DEFAULT_DATA
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.escaping import markdown_text
 from bridge_hsct.render.formatting import format_p, format_percent
 from bridge_hsct.stats.survival import months_to_days
@@ -41,7 +42,8 @@ def spread(n: int, died: int, last: float = 1200.0) -> list[tuple[float, int]]:
 
 def os_text(data: pd.DataFrame, groups: list, alpha: float = 0.05,
             landmark_months: float = 24.0) -> str:
-    return narrative.survival_section(data, "arm", groups, landmark_months, alpha).text
+    return narrative.survival_section(data, "arm", groups, landmark_months, alpha,
+                                      disclosure=NO_SUPPRESSION).text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,11 +94,12 @@ def test_three_groups_get_k_group_sentences():
 def test_group_order_and_labels_come_from_the_data():
     data = cohort({"Arm_*1*": spread(8, 2), "Second [b]": spread(8, 5)})
     text = narrative.results_narrative(data, "arm", ["Second [b]", "Arm_*1*"],
-                                       links=NO_LINKS).markdown()
+                                       links=NO_LINKS, disclosure=NO_SUPPRESSION).markdown()
     assert r"the Arm\_\*1\* group" in text and r"the Second \[b\] group" in text
     assert "CAR-T" not in text and "linatumomab" not in text
     baseline = narrative.results_narrative(data, "arm", ["Second [b]", "Arm_*1*"],
-                                           links=NO_LINKS).section("baseline").text
+                                           links=NO_LINKS,
+                                           disclosure=NO_SUPPRESSION).section("baseline").text
     assert baseline.index("Second") < baseline.index("Arm")
 
 
@@ -137,7 +140,8 @@ def test_settings_sentence_follows_the_parameters():
 def reference():
     data = load_cohort(DEFAULT_DATA)
     groups = sorted(data["arm"].unique())
-    return data, groups, narrative.results_narrative(data, "arm", groups, links=NO_LINKS)
+    return data, groups, narrative.results_narrative(data, "arm", groups, links=NO_LINKS,
+                                                     disclosure=NO_SUPPRESSION)
 
 
 def test_every_recorded_number_is_printed_in_its_section(reference):
@@ -187,8 +191,10 @@ def test_baseline_and_engraftment_numbers_equal_the_data(reference):
 
 def test_baseline_differences_follow_alpha(reference):
     data, groups, _ = reference
-    loose = narrative.baseline_section(data, "arm", groups, alpha=0.999999).text
-    strict = narrative.baseline_section(data, "arm", groups, alpha=1e-12).text
+    loose = narrative.baseline_section(data, "arm", groups, alpha=0.999999,
+                                       disclosure=NO_SUPPRESSION).text
+    strict = narrative.baseline_section(data, "arm", groups, alpha=1e-12,
+                                        disclosure=NO_SUPPRESSION).text
     assert "None of the" not in loose and "statistically significant:" in loose
     assert re.search(r"None of the \d+ baseline comparisons", strict)
 
@@ -198,7 +204,8 @@ def test_baseline_differences_follow_alpha(reference):
 # ---------------------------------------------------------------------------------------------
 def test_missing_optional_columns_are_said_to_be_missing():
     data = cohort({"Alpha": spread(8, 2), "Beta": spread(8, 3)})
-    story = narrative.results_narrative(data, "arm", ["Alpha", "Beta"], links=NO_LINKS)
+    story = narrative.results_narrative(data, "arm", ["Alpha", "Beta"], links=NO_LINKS,
+                                        disclosure=NO_SUPPRESSION)
     assert "The data hold no GVHD information" in story.section("gvhd").text
     assert "so GRFS cannot be computed" in story.section("grfs").text
     assert "{ref}" not in story.markdown()
@@ -211,7 +218,8 @@ def test_one_gvhd_column_present_the_others_missing():
                   agvhd_2_4=[1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0],
                   agvhd_2_4_days=[20, None, None, None, None, None, 30, 40, None, None, None,
                                   None])
-    text = narrative.gvhd_section(data, "arm", ["Alpha", "Beta"], 24.0, 0.05).text
+    text = narrative.gvhd_section(data, "arm", ["Alpha", "Beta"], 24.0, 0.05,
+                                  disclosure=NO_SUPPRESSION).text
     assert "**Grade II–IV acute GVHD.**" in text
     assert "The data lack grade III–IV aGVHD (`agvhd_3_4`) and chronic GVHD (`cgvhd`)" in text
 
@@ -219,7 +227,8 @@ def test_one_gvhd_column_present_the_others_missing():
 def test_endpoints_without_events_do_not_crash():
     data = cohort({"Alpha": spread(6, 0), "Beta": spread(6, 0)},
                   cgvhd=[0] * 12, cgvhd_days=[None] * 12)
-    story = narrative.results_narrative(data, "arm", ["Alpha", "Beta"], links=NO_LINKS)
+    story = narrative.results_narrative(data, "arm", ["Alpha", "Beta"], links=NO_LINKS,
+                                        disclosure=NO_SUPPRESSION)
     assert "no patient died, so overall survival stays at 100%" in story.section("os_pfs").text
     assert "no patient died without a prior relapse" in story.section("nrm").text
     assert "no patient developed chronic GVHD" in story.section("gvhd").text
@@ -246,10 +255,11 @@ def test_chapter_label_is_read_from_the_notebook(tmp_path):
 
 def test_links_appear_only_for_given_labels():
     data = cohort({"Alpha": spread(8, 2), "Beta": spread(8, 3)})
-    none = narrative.results_narrative(data, "arm", ["Alpha", "Beta"], links=NO_LINKS)
+    none = narrative.results_narrative(data, "arm", ["Alpha", "Beta"], links=NO_LINKS,
+                                       disclosure=NO_SUPPRESSION)
     assert "{ref}" not in none.markdown()
     some = narrative.results_narrative(data, "arm", ["Alpha", "Beta"],
-                                       links={"nrm": "nrm-page"})
+                                       links={"nrm": "nrm-page"}, disclosure=NO_SUPPRESSION)
     assert re.findall(r"\{ref\}`([^`]+)`", some.markdown()) == ["nrm-page"]
 
 
@@ -264,7 +274,7 @@ def sentences(text: str) -> list[str]:
 def reference_story():
     data = load_cohort(DEFAULT_DATA)
     return narrative.results_narrative(data, "arm", sorted(data["arm"].unique()),
-                                       links=NO_LINKS)
+                                       links=NO_LINKS, disclosure=NO_SUPPRESSION)
 
 
 def test_every_sentence_comparing_groups_carries_its_interval_or_test(reference_story):
@@ -320,5 +330,6 @@ def test_a_small_p_value_reads_p_below_not_p_equals_below():
     p = multivariate_logrank_test(data["followup_days"], data["arm"],
                                   data["death"] == 1).p_value
     assert p < 0.001
-    text = narrative.survival_section(data, "arm", groups, 24.0, 0.05).text
+    text = narrative.survival_section(data, "arm", groups, 24.0, 0.05,
+                                      disclosure=NO_SUPPRESSION).text
     assert "P < 0.001" in text and "P = <" not in text

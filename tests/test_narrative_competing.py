@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bridge_hsct.paper import narrative
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 
 
 def cohort(late_deaths: bool = False) -> pd.DataFrame:
@@ -26,7 +27,7 @@ def cohort(late_deaths: bool = False) -> pd.DataFrame:
 
 
 def paragraph(data: pd.DataFrame):
-    rec = narrative.Recorder("gvhd")
+    rec = narrative.Recorder("gvhd", NO_SUPPRESSION)
     text = narrative.endpoint_paragraph(rec, data, "cgvhd", "arm", ["A", "B"], 12.0, 0.05)
     return text, pd.DataFrame(rec.rows)
 

@@ -69,6 +69,7 @@ from bridge_hsct.paper.table3 import (
     PLATELET_LANDMARK_DAYS,
     engraftment_figure,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.figures import km_panel
 from bridge_hsct.render.formatting import ci_label, confidence_percent, result_alpha
 from bridge_hsct.stats.competing import cumulative_incidence
@@ -133,17 +134,19 @@ def test_panel_captions_headers_notes_and_bullets_follow_alpha(chapter):
         assert "shaded: 90% pointwise" in text and "12 months" in text
         no_old_level(text)
     assert "At 12 months, % (90% CI)" in panels[1].caption
-    table = Figure(panels).table()
+    figure = Figure(panels, disclosure=chapter.disclosure)
+    table = figure.table()
     assert "At 12 months, % (90% CI)" in table.display.columns
     assert "Median, months (90% CI)" in table.display.columns
     assert any("90% log-log" in note for note in table.notes)
-    no_old_level(*table.display.columns, *table.notes, Figure(panels).describe())
-    assert "90% CI" in Figure(panels).describe()
+    no_old_level(*table.display.columns, *table.notes, figure.describe())
+    assert "90% CI" in figure.describe()
     assert (table.numbers["alpha"] == ALPHA).all()
 
 
 def test_figure4_captions_and_estimate_headers_follow_alpha(chapter):
-    figure = figure4(chapter.data, "arm", chapter.groups, LANDMARK, ALPHA)
+    figure = figure4(chapter.data, "arm", chapter.groups, LANDMARK, ALPHA,
+                     disclosure=NO_SUPPRESSION)
     assert figure.alpha == ALPHA and figure.panels
     for result in figure.panels:
         assert "shaded: pointwise 90% CI" in result.caption
@@ -161,12 +164,12 @@ def test_figure4_captions_and_estimate_headers_follow_alpha(chapter):
 
 def test_supplementary_figure5_reads_its_own_fixed_days_and_follows_alpha(chapter):
     figure = engraftment_figure(chapter.data, "arm", chapter.groups, ALPHA,
-                                landmark_months=LANDMARK)
+                                landmark_months=LANDMARK, disclosure=NO_SUPPRESSION)
     estimates = figure.estimates()
     days = sorted(set(np.round(estimates["landmark_months"] * 365.25 / 12, 6)))
     assert days == [NEUTROPHIL_LANDMARK_DAYS, PLATELET_LANDMARK_DAYS]
     other = engraftment_figure(chapter.data, "arm", chapter.groups, ALPHA,
-                               landmark_months=24.0).estimates()
+                               landmark_months=24.0, disclosure=NO_SUPPRESSION).estimates()
     pd.testing.assert_frame_equal(estimates, other)
     display = estimates_display(figure, whole_rows=True)
     assert "Aalen–Johansen, % (90% CI)" in display.columns
@@ -174,7 +177,8 @@ def test_supplementary_figure5_reads_its_own_fixed_days_and_follows_alpha(chapte
 
 
 def test_cox_tables_follow_alpha(chapter):
-    table = univariate_cox_table(chapter.data, "os", "arm", chapter.groups, ALPHA)
+    table = univariate_cox_table(chapter.data, "os", "arm", chapter.groups, ALPHA,
+                                 disclosure=NO_SUPPRESSION)
     assert (table.numbers["alpha"] == ALPHA).all()
     shown = cox_display(table.numbers)
     assert "HR (90% CI)" in shown["display"].columns
@@ -185,7 +189,7 @@ def test_cox_tables_follow_alpha(chapter):
 
 
 def test_table2_columns_notes_and_numbers_follow_alpha(chapter):
-    table2 = multivariate_table(chapter.data, ALPHA)
+    table2 = multivariate_table(chapter.data, ALPHA, disclosure=NO_SUPPRESSION)
     assert table2.alpha == ALPHA
     assert {"Cox HR (90% CI)", "Firth HR (90% CI)"} <= set(table2.display.columns)
     assert {"Univariate HR (90% CI)", "Final model HR (90% CI), P"} <= set(
@@ -207,7 +211,7 @@ def test_iptw_tables_follow_alpha(chapter):
     sensitivity = weighting_sensitivity(chapter.data, "arm", chapter.groups,
                                         endpoints=("os",), penalties=(1.0,),
                                         trims=((0.0, 100.0),), alpha=ALPHA)
-    shown = sensitivity_display(sensitivity)
+    shown = sensitivity_display(sensitivity, disclosure=NO_SUPPRESSION)
     assert "HR (90% CI), robust" in shown.columns
     no_old_level(*display.columns, *shown.columns)
 
@@ -256,7 +260,7 @@ def test_km_panel_bands_are_the_intervals_at_alpha(chapter):
     endpoint = derive(chapter.data, "os")
     time, event = endpoint["time"].to_numpy(float), endpoint["cause"].to_numpy() == 1
     fig = km_panel(endpoint, None, None, kind="survival", title="OS", ylabel="OS",
-                   alpha=ALPHA)
+                   alpha=ALPHA, disclosure=NO_SUPPRESSION)
     try:
         [drawn] = _bands(fig)
     finally:
@@ -276,7 +280,8 @@ def test_summary_panel_draws_and_labels_the_summary_level(chapter):
     data = chapter.data
     summary = endpoint_summary(data, "nrm", "arm", chapter.groups, LANDMARK,
                                COMPETING_METHOD, alpha=ALPHA)
-    fig = summary_panel(summary, data, title="B  NRM", ylabel="Cumulative incidence")
+    fig = summary_panel(summary, data, title="B  NRM", ylabel="Cumulative incidence",
+                        disclosure=NO_SUPPRESSION)
     try:
         drawn = _bands(fig)
         label = "\n".join(t.get_text() for t in fig.axes[0].texts)

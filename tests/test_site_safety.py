@@ -18,6 +18,7 @@ from matplotlib import cbook
 
 from bridge_hsct.cohort.endpoints import derive
 from bridge_hsct.paths import DEFAULT_DATA
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.render.escaping import FORMULA_START, markdown_code, markdown_text
 from bridge_hsct.render.figures import km_panel
 from conftest import HOSTILE_LABELS, SECRET_NAME, path_text, site_files
@@ -94,7 +95,7 @@ def test_a_label_is_never_mathematics_or_hidden_in_a_figure():
     data = pd.read_csv(DEFAULT_DATA)
     groups = data["arm"].map({"CAR-T": "$x$ costs $5", "Blinatumomab": "_hidden"})
     fig = km_panel(derive(data, "os"), groups, ["$x$ costs $5", "_hidden"],
-                   kind="survival", title="A  $y$", ylabel="OS")
+                   kind="survival", title="A  $y$", ylabel="OS", disclosure=NO_SUPPRESSION)
     texts = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     title = fig.axes[0].get_title(loc="left")

@@ -18,6 +18,7 @@ from bridge_hsct.paper.table3 import (
     paper_p_value_check,
     transplant_outcomes_table,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from conftest import small_cohort
 
 # Table 3 of Cao et al. 2025 (blinatumomab n = 9, CAR-T n = 27): counts and printed P.
@@ -67,7 +68,7 @@ def cohort_with_counts(counts: dict, sizes=(9, 27)) -> pd.DataFrame:
 def test_outcome_table_reproduces_the_paper_from_patient_rows():
     data = cohort_with_counts({k: v[:2] for k, v in PAPER.items()})
     result = outcome_table(data, "arm", ["Blinatumomab", "CAR-T"],
-                           [r for r in TABLE3_ROWS if r.name in PAPER])
+                           [r for r in TABLE3_ROWS if r.name in PAPER], disclosure=NO_SUPPRESSION)
     numbers = result.numbers
     for row, (blin, cart, printed) in PAPER.items():
         lines = numbers[numbers["row"] == row].set_index("group")
@@ -84,7 +85,8 @@ def test_crs_bands_reproduce_the_paper_p_values():
     grades = [0] * 3 + [1] * 4 + [2] * 2 + [0] * 4 + [1] * 12 + [2] * 8 + [3] * 3
     data = pd.DataFrame({"arm": ["Blinatumomab"] * 9 + ["CAR-T"] * 27, "crs_grade": grades,
                          "icans": [1] + [0] * 8 + [1] * 3 + [0] * 24})
-    numbers = crs_icans_table(data, "arm", ["Blinatumomab", "CAR-T"]).numbers
+    numbers = crs_icans_table(data, "arm", ["Blinatumomab", "CAR-T"],
+                              disclosure=NO_SUPPRESSION).numbers
     for row, ((blin, cart), printed) in PAPER_CRS.items():
         lines = numbers[numbers["row"] == row].set_index("group")
         assert (lines.loc["Blinatumomab", "count"], lines.loc["CAR-T", "count"]) == (blin, cart)
@@ -97,7 +99,8 @@ def test_engraftment_times_median_range_and_mann_whitney():
     data = small_cohort().assign(
         neutrophil_engraftment=[1, 1, 1, 1, 0, 1],
         neutrophil_engraftment_days=[11, 14, 20, 12, None, 16])
-    numbers = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS).numbers
+    numbers = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS,
+                            disclosure=NO_SUPPRESSION).numbers
     lines = numbers[numbers["row"] == "neutrophil_engraftment_days"].set_index("group")
     assert lines.loc["Alpha", ["median", "min", "max", "n"]].tolist() == [14, 11, 20, 3]
     assert lines.loc["Beta", ["median", "min", "max", "n"]].tolist() == [14, 12, 16, 2]
@@ -107,22 +110,22 @@ def test_engraftment_times_median_range_and_mann_whitney():
 
 def test_absent_columns_are_left_out_with_a_note():
     data = small_cohort()  # no engraftment, complication, infection, CRS or ICANS column
-    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
+    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"], disclosure=NO_SUPPRESSION)
     assert set(table3.numbers["row"]) == {"agvhd_2_4", "agvhd_3_4"}
     assert "Not in the data, so left out" in table3.notes[0]
     assert "CMV reactivation" in table3.notes[0]
-    crs = crs_icans_table(data, "arm", ["Alpha", "Beta"])
+    crs = crs_icans_table(data, "arm", ["Alpha", "Beta"], disclosure=NO_SUPPRESSION)
     assert crs.display.empty and crs.notes
     shown = crs.render(title="Supplementary Table 1")
     assert isinstance(shown, Markdown) and "left out" in shown.data
-    figure = engraftment_figure(data, "arm", ["Alpha", "Beta"])
+    figure = engraftment_figure(data, "arm", ["Alpha", "Beta"], disclosure=NO_SUPPRESSION)
     assert figure.drawn == [] and len(figure.notes) == 2
     assert "neutrophil_engraftment" in figure.notes[0]
 
 
 def test_a_column_of_only_missing_values_counts_as_absent():
     data = small_cohort().assign(tma=np.nan)
-    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
+    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"], disclosure=NO_SUPPRESSION)
     assert "tma" in table3.omitted
 
 
@@ -130,7 +133,8 @@ def test_blank_complications_are_an_unknown_line_left_out_of_the_test():
     data = cohort_with_counts({"cmv_reactivation": (4, 18), "tma": (1, 3)}).astype(
         {"cmv_reactivation": float})
     data.loc[[0, 1, 2, 30, 31], "cmv_reactivation"] = np.nan  # 3 unknown in one arm, 2 in the other
-    table = outcome_table(data, "arm", ["Blinatumomab", "CAR-T"], TABLE3_ROWS)
+    table = outcome_table(data, "arm", ["Blinatumomab", "CAR-T"], TABLE3_ROWS,
+                          disclosure=NO_SUPPRESSION)
     labels = list(table.display["Characteristic"])
     unknown = table.display.iloc[labels.index("CMV") + 1]
     blank = data["cmv_reactivation"].isna()
@@ -149,7 +153,8 @@ def test_blank_complications_are_an_unknown_line_left_out_of_the_test():
 def test_a_blank_engraftment_day_is_not_called_unknown():
     data = small_cohort().assign(neutrophil_engraftment=[1, 1, 1, 1, 0, 1],
                                  neutrophil_engraftment_days=[11, 14, 20, 12, None, 16])
-    display = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS).display
+    display = outcome_table(data, "arm", ["Alpha", "Beta"], TABLE3_ROWS,
+                            disclosure=NO_SUPPRESSION).display
     labels = list(display["Characteristic"])
     line = display.iloc[labels.index(TABLE3_ROWS[0].label) + 1]
     assert line["Characteristic"] == "No day (not engrafted, or day unknown)"
@@ -159,6 +164,6 @@ def test_a_blank_engraftment_day_is_not_called_unknown():
 def test_engraftment_sentence_without_any_table3_column():
     data = small_cohort().drop(columns=["agvhd_2_4", "agvhd_2_4_days", "agvhd_3_4",
                                         "agvhd_3_4_days"])
-    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"])
+    table3 = transplant_outcomes_table(data, "arm", ["Alpha", "Beta"], disclosure=NO_SUPPRESSION)
     assert table3.display.empty
     assert describe_engraftment(table3) == "The data have no engraftment columns."

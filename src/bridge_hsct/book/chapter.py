@@ -57,9 +57,10 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
                  alpha: float = Parameters.alpha,
                  min_cell_count: int = Parameters.min_cell_count,
                  group_label: str | None = Parameters.group_label) -> Chapter:
-    """Load and validate the cohort, settle the display order of its groups, and put the
-    chapter's disclosure in force for the notebook (figures hold the book's style
-    themselves, in :func:`bridge_hsct.render.figures.figure_style`).
+    """Load and validate the cohort and settle the display order of its groups, in a
+    :class:`Chapter` whose settings the section functions are handed: its ``disclosure``
+    is passed to everything that prints a count (figures hold the book's style themselves,
+    in :func:`bridge_hsct.render.figures.figure_style`).
 
     The values are those of a notebook's parameters cell (checked as
     :class:`bridge_hsct.book.parameters.Parameters` checks them; defaults from there).
@@ -99,8 +100,7 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
     chapter = Chapter(data, group_col, found, out, str(data_path), params.alpha,
                       params.landmark_months, Disclosure(params.min_cell_count),
                       group_noun(params.group_label, data_path))
-    # a notebook has no enclosing block: it holds for its remaining cells
-    put_in_force(chapter.disclosure)
+    put_in_force(chapter.disclosure)  # until paper/audit.py takes it explicitly
     return chapter
 
 

@@ -40,6 +40,7 @@ from scipy import stats
 
 from ..cohort.endpoints import as_censored, derive, known_status, missing_columns
 from ..cohort.schema import BY_NAME
+from ..render.disclosure import Disclosure
 from ..render.formatting import ci_label, format_p, p_phrase, result_alpha
 from ..render.tables import Table
 from ..stats.survival import cox_univariate, fit_cox
@@ -248,7 +249,7 @@ class CoxScreen(Table):
 
 
 def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, groups: list,
-                         alpha: float = 0.05) -> CoxScreen:
+                         alpha: float = 0.05, *, disclosure: Disclosure) -> CoxScreen:
     """Hazard ratio of every baseline covariate for one endpoint, one covariate at a time.
 
     Parameters
@@ -258,6 +259,7 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
         competing events are censored (cause-specific hazards).
     group_col, groups : the compared groups, the first being the reference.
     alpha : one minus the confidence level.
+    disclosure : the small-cell suppression of its counts (the chapter's).
 
     Returns
     -------
@@ -272,8 +274,9 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
     missing = missing_columns(data, endpoint)
     if missing:
         return CoxScreen(pd.DataFrame(), pd.DataFrame(columns=COLUMNS).astype(
-            {"candidate": bool}), alpha=alpha, skipped=f"the data have no column `{missing[0]}`")
-    left_out = left_out_sentence(data, endpoint, "these models")
+            {"candidate": bool}), alpha=alpha, skipped=f"the data have no column `{missing[0]}`",
+            disclosure=disclosure)
+    left_out = left_out_sentence(data, endpoint, "these models", disclosure=disclosure)
     data = data[known_status(data, endpoint)]
     outcome = as_censored(derive(data, endpoint))
     time, event = outcome["time"].to_numpy(float), outcome["cause"].to_numpy(int)
@@ -306,7 +309,8 @@ def univariate_cox_table(data: pd.DataFrame, endpoint: str, group_col: str, grou
     shown = cox_display(numbers)
     notes = screen_notes(alpha, shown["notes"], absent) + ([left_out] if left_out else [])
     return CoxScreen(shown["display"], numbers, notes,
-                     highlight=shown["candidates"], alpha=alpha, absent=absent)
+                     highlight=shown["candidates"], alpha=alpha, absent=absent,
+                     disclosure=disclosure)
 
 
 def _levels_rows(endpoint, cov: Covariate, values: pd.Series, time, event, alpha) -> list:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..cohort.schema import BY_NAME
 from ..render.descriptive import count_known, median_range, n_percent
-from ..render.disclosure import count_text
+from ..render.disclosure import Disclosure
 from ..render.formatting import format_median_range, format_p, group_header, range_decimals
 from ..render.tables import Table
 from ..stats import group_tests
@@ -128,10 +128,11 @@ def _categories(row: Row, data: pd.DataFrame) -> tuple[pd.Series, list, dict, bo
 
 
 class _Lines:
-    """The display lines and tidy records of a table being built."""
+    """The display lines and tidy records of a table being built, its counts written
+    through `disclosure`."""
 
-    def __init__(self, spec: TableSpec, columns: list):
-        self.spec, self.columns = spec, columns
+    def __init__(self, spec: TableSpec, columns: list, disclosure: Disclosure):
+        self.spec, self.columns, self.disclosure = spec, columns, disclosure
         self.display, self.numbers = [], []
         self.has_unknown = False
 
@@ -147,7 +148,8 @@ class _Lines:
         if not blank.any():
             return
         self.has_unknown = True
-        cells = [count_text(blank.loc[part.index].sum()) for _, part in self.columns]
+        cells = [self.disclosure.count_text(blank.loc[part.index].sum())
+                 for _, part in self.columns]
         self.line(row.blank_label, cells, "", "", indent)
 
     def record(self, row: Row, level: str, group, values: pd.Series, **numbers) -> None:
@@ -164,7 +166,7 @@ class _Lines:
 
 
 def group_table(data: pd.DataFrame, group_col: str, group_order: list,
-                spec: TableSpec) -> Table:
+                spec: TableSpec, *, disclosure: Disclosure) -> Table:
     """Compute a by-group table: whole cohort, each group, P value and test per line.
 
     Parameters
@@ -173,6 +175,8 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
     group_col : column defining the groups.
     group_order : the groups, in display order.
     spec : the table's rows.
+    disclosure : the small-cell suppression of its counts (the chapter's), which the table
+        keeps for its page and downloads.
 
     Returns
     -------
@@ -186,7 +190,7 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
     data = data.assign(**{name: make(data) for name, make in spec.derived})
     groups = data[group_col]
     columns = [("whole", data)] + [(g, data[groups == g]) for g in group_order]
-    lines = _Lines(spec, columns)
+    lines = _Lines(spec, columns, disclosure)
     omitted, sections = [], set()
     for row in spec.rows:
         if not present(data, row.variable):
@@ -202,8 +206,9 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
             _binary(lines, row, data, groups, columns, indent)
         else:
             _levels(lines, row, data, groups, columns)
-    names = ["Characteristic", group_header("Whole cohort", count_text(len(data))),
-             *[group_header(g, count_text((groups == g).sum())) for g in group_order],
+    names = ["Characteristic", group_header("Whole cohort", disclosure.count_text(len(data))),
+             *[group_header(g, disclosure.count_text((groups == g).sum()))
+               for g in group_order],
              "P value", "Test", "indent"]
     notes = [UNKNOWN_NOTE] if lines.has_unknown else []
     if omitted:
@@ -212,7 +217,7 @@ def group_table(data: pd.DataFrame, group_col: str, group_order: list,
         notes.append("Not in the data, so left out: " + ", ".join(dict.fromkeys(labels)) + ".")
     return Table(pd.DataFrame(lines.display, columns=names), lines.tidy(), notes,
                  [r.name for r in omitted], needs=tuple(dict.fromkeys(
-                     r.variable for r in spec.rows)))
+                     r.variable for r in spec.rows)), disclosure=disclosure)
 
 
 def _row_values(row: Row, data: pd.DataFrame) -> pd.Series:
@@ -243,7 +248,7 @@ def _count_cells(lines: _Lines, row, values: pd.Series, hit: pd.Series, columns,
     for g, part in columns:
         shown = values.loc[part.index]
         k, n = count_known(shown, hit.loc[part.index])
-        cells.append(n_percent(k, n))
+        cells.append(n_percent(k, n, lines.disclosure))
         lines.record(row, level, g, shown, count=k, n=n,
                      percent=100 * k / n if n else np.nan,
                      p_value=result.p_value if result else np.nan,

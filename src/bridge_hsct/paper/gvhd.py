@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS
-from ..render.disclosure import count_text
+from ..render.disclosure import Disclosure
 from ..render.formatting import in_sentence
 from .outcomes import (
     COMPETING_METHOD,
@@ -67,13 +67,15 @@ FIGURE4 = [
 
 
 def figure4(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
-            alpha: float = 0.05, output_dir: str | Path | None = None) -> Figure:
+            alpha: float = 0.05, output_dir: str | Path | None = None, *,
+            disclosure: Disclosure) -> Figure:
     """Figure 4 A–I of the paper (:data:`FIGURE4`), both methods, through the panel engine.
 
-    With `output_dir`, each panel is drawn and saved there; without, only computed.
+    With `output_dir`, each panel is drawn and saved there; without, only computed. Counts
+    pass `disclosure` (the chapter's).
     """
-    return PanelEngine(data, group_col, groups, landmark_months, alpha,
-                       output_dir).figure(FIGURE4)
+    return PanelEngine(data, group_col, groups, landmark_months, alpha, output_dir,
+                       disclosure=disclosure).figure(FIGURE4)
 
 
 def estimates_display(figure: Figure, whole_rows: bool = False) -> pd.DataFrame:
@@ -82,7 +84,9 @@ def estimates_display(figure: Figure, whole_rows: bool = False) -> pd.DataFrame:
 
 
 def describe_figure4(figure: Figure) -> str:
-    """A paragraph of computed numbers for the chapter text (whole-cohort incidences)."""
+    """A paragraph of computed numbers for the chapter text (whole-cohort incidences), counts
+    through the figure's disclosure."""
+    count_text = figure.disclosure.count_text
     sentences = []
     for panel in figure.part("A", "B", "C").drawn:
         km = panel.summaries[PAPER_METHOD].iloc[0]

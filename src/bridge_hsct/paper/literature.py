@@ -37,7 +37,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from ..paths import LITERATURE  # noqa: E402
-from ..render.disclosure import count_text  # noqa: E402
+from ..render.disclosure import Disclosure  # noqa: E402
 from ..render.figures import (  # noqa: E402
     WHOLE_COLOUR,
     figure_style,
@@ -274,9 +274,9 @@ def forest_rows(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return rates.reset_index(drop=True)
 
 
-def _row_label(r) -> str:
+def _row_label(r, disclosure: Disclosure) -> str:
     outcome = "" if r["outcome"] in ("OS",) or r["source"] == COMPUTED else f", {r['outcome']}"
-    return f"{r['study']}: {r['arm']}{outcome} (n = {count_text(r['n'])})"
+    return f"{r['study']}: {r['arm']}{outcome} (n = {disclosure.count_text(r['n'])})"
 
 
 def _value_label(r) -> str:
@@ -291,8 +291,10 @@ def _value_label(r) -> str:
     return f"{r['estimate']:.1f}"
 
 
-def forest_plot(rows: pd.DataFrame, groups: list, alpha: float = 0.05) -> plt.Figure:
-    """Forest-style plot of the rate rows (:func:`forest_rows`): one panel per outcome.
+def forest_plot(rows: pd.DataFrame, groups: list, alpha: float = 0.05, *,
+                disclosure: Disclosure) -> plt.Figure:
+    """Forest-style plot of the rate rows (:func:`forest_rows`): one panel per outcome, each
+    row's size through `disclosure` (the chapter's).
 
     This cohort's estimates are filled circles (its groups in their book colours, the whole
     cohort in dark grey) with solid confidence intervals; published figures are open black
@@ -332,7 +334,8 @@ def forest_plot(rows: pd.DataFrame, groups: list, alpha: float = 0.05) -> plt.Fi
                 ax.annotate(head, (1, 1), xycoords="axes fraction", xytext=(offset, 4),
                             textcoords="offset points", va="bottom", ha="left", fontsize=FONT_SIZE,
                             fontweight="bold")
-        ax.set_yticks(ys, [_row_label(r) for _, r in part.iterrows()], fontsize=FONT_SIZE)
+        ax.set_yticks(ys, [_row_label(r, disclosure) for _, r in part.iterrows()],
+                      fontsize=FONT_SIZE)
         ax.set_ylim(-0.7, len(part) - 0.3)
         months = part["timepoint_months"].dropna().unique()
         when = ", ".join(f"{m:g}" for m in months)
@@ -377,12 +380,14 @@ def save_sources(output_dir: str | Path, path: str | Path = LITERATURE_CSV) -> P
 
 
 def save_forest(rows: pd.DataFrame, groups: list, output_dir,
-                alpha: float = 0.05, name: str = "literature_forest") -> dict:
-    """Draw :func:`forest_plot` in the book's style and save it as PNG and SVG in
-    `output_dir`, a folder or a chapter (whose data label the files then carry, see
-    :func:`bridge_hsct.render.figures.save_figure`); return the paths."""
+                alpha: float = 0.05, name: str = "literature_forest", *,
+                disclosure: Disclosure) -> dict:
+    """Draw :func:`forest_plot` (its counts through `disclosure`) in the book's style and
+    save it as PNG and SVG in `output_dir`, a folder or a chapter (whose data label the
+    files then carry, see :func:`bridge_hsct.render.figures.save_figure`); return the
+    paths."""
     with figure_style():
-        fig = forest_plot(rows, groups, alpha)
+        fig = forest_plot(rows, groups, alpha, disclosure=disclosure)
     try:
         return save_figure(fig, output_dir, name)
     finally:
@@ -434,9 +439,10 @@ def _interval_text(r) -> str:
     return "–"
 
 
-def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+def comparison_display(table: pd.DataFrame, *, disclosure: Disclosure) -> pd.DataFrame:
     """:func:`comparison_table` as strings, one header line per outcome and statistic, for
-    :func:`bridge_hsct.render.tables.render_table` (``stub="Cohort"``, ``test_col=None``).
+    :func:`bridge_hsct.render.tables.render_table` (``stub="Cohort"``, ``test_col=None``),
+    sizes through `disclosure`.
 
     Intervals are confidence intervals (NR: limit not reached) or a published ± value.
     """
@@ -449,8 +455,9 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
         rows.append([head, "", "", "", "", "", "", 0])
         for _, r in part.iterrows():
             value = r["printed"] if np.isnan(r["estimate"]) else f"{r['estimate']:.1f}"
-            rows.append([f"{r['study']}: {r['arm']}", count_text(r["n"]), r["outcome"], value,
-                         _interval_text(r), ORIGIN_WORDS[r["time_origin"]], r["source"], 1])
+            rows.append([f"{r['study']}: {r['arm']}", disclosure.count_text(r["n"]),
+                         r["outcome"], value, _interval_text(r), ORIGIN_WORDS[r["time_origin"]],
+                         r["source"], 1])
     return pd.DataFrame(rows, columns=["Cohort", "n", "Outcome", "Estimate", "Interval",
                                        "Counted", "Source", "indent"])
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS, as_censored, derive, known_status, missing_columns
-from ..render.disclosure import count_text
+from ..render.disclosure import NO_SUPPRESSION, Disclosure
 from ..render.formatting import ci_label, format_p, in_sentence
 from ..render.tables import Table
 from ..stats.cox_models import (
@@ -175,7 +175,8 @@ class MultivariateTable(Table):
 
 def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                        ridge_penalizer: float = RIDGE_PENALIZER,
-                       models: dict | None = None) -> MultivariateTable:
+                       models: dict | None = None, *,
+                       disclosure: Disclosure = NO_SUPPRESSION) -> MultivariateTable:
     """Compute Table 2: each outcome's model fitted by Cox, Firth and ridge, and stepwise.
 
     Parameters
@@ -184,6 +185,9 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
     alpha : one minus the confidence level.
     ridge_penalizer : lifelines penalizer of the ridge fit.
     models : outcome endpoint → covariates (default :data:`TABLE2_MODELS`).
+    disclosure : the small-cell suppression of its counts (the chapter's). The default
+        serves :mod:`bridge_hsct.paper.audit`, which reads only the numbers, until it passes
+        the chapter's; a table that is shown or saved must be given one.
 
     Returns
     -------
@@ -206,7 +210,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                          "model is left out.")
             continue
         left_out = left_out_sentence(data, outcome,
-                                     f"the model of {in_sentence(endpoint.label)}")
+                                     f"the model of {in_sentence(endpoint.label)}",
+                                     disclosure=disclosure)
         if left_out:
             notes.append(left_out)
         covariates = [c for c in wanted if COVARIATES[c].source in data
@@ -236,8 +241,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                                 "events_per_variable": fit.events_per_variable,
                                 "reason": fit.reason or "", "alpha": alpha})
         cox, firth = fits[outcome][COX], fits[outcome][FIRTH]
-        display.append([f"{endpoint.label}: {count_text(cox.events)} events in "
-                        f"{count_text(cox.n)} patients, "
+        display.append([f"{endpoint.label}: {disclosure.count_text(cox.events)} events in "
+                        f"{disclosure.count_text(cox.n)} patients, "
                         f"{cox.events_per_variable:.2f} events per variable",
                         "", "", "", "", 0])
         for (_, c), (_, f) in zip(_labelled(cox.table).iterrows(), firth.table.iterrows(),
@@ -281,7 +286,7 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
     step_columns = ["Outcome and factor", f"Univariate HR ({ci})", "Univariate P",
                     "Decision", f"Final model HR ({ci}), P", "indent"]
     selection = Table(pd.DataFrame(step_rows, columns=step_columns),
-                      pd.DataFrame(step_numbers), needs=tuple(models))
+                      pd.DataFrame(step_numbers), needs=tuple(models), disclosure=disclosure)
     return MultivariateTable(pd.DataFrame(display, columns=columns), pd.DataFrame(numbers),
                              notes, needs=tuple(models), selection=selection, fits=fits,
-                             stepwise=stepwise, alpha=alpha)
+                             stepwise=stepwise, alpha=alpha, disclosure=disclosure)

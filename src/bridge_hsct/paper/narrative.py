@@ -11,7 +11,8 @@ missing instead of being reported.
 
 Each paragraph records what it prints (:class:`Recorder`), so the page can offer the numbers
 behind its text as a CSV file and the tests can compare them with the package's
-computations.
+computations. The recorder holds the chapter's disclosure: every count of patients or events
+is printed through it.
 
 Layout of the result: :func:`results_narrative` returns a :class:`Narrative` of
 :class:`Section` objects, one per Results section of the paper (baseline characteristics;
@@ -36,7 +37,7 @@ from ..cohort.endpoints import (
     missing_competitors,
 )
 from ..cohort.schema import BY_NAME
-from ..render.disclosure import count_text, is_small
+from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_text
 from ..render.formatting import (
     ci_label,
@@ -173,16 +174,18 @@ class Recorder:
     """Collects every number a section prints: what it is, for whom, its value and its text.
 
     Each method returns the text to print, so a sentence and its record cannot disagree.
+    Counts of patients or events are printed through `disclosure` (the chapter's).
     """
 
     section: str
+    disclosure: Disclosure
     rows: list = field(default_factory=list)
 
     def add(self, quantity: str, group, value: float, shown: str, unit: str = "") -> str:
         """Record one printed number and return `shown` (``< k`` for a small count of
         patients or events, :mod:`bridge_hsct.render.disclosure`)."""
-        if unit in ("patients", "events") and is_small(value):
-            shown = count_text(value)
+        if unit in ("patients", "events") and self.disclosure.is_small(value):
+            shown = self.disclosure.count_text(value)
         self.rows.append({"section": self.section, "quantity": quantity, "group": str(group),
                           "value": float(value) if value is not None else np.nan,
                           "unit": unit, "shown": shown})
@@ -206,8 +209,9 @@ class Recorder:
         """``22 of 36 (61.1%)`` (``22 of 36 patients (61.1%)`` with a noun); records the
         count and the denominator."""
         self.add(quantity + ".n", group, n, str(n), "patients")
+        count_text, small = self.disclosure.count_text, self.disclosure.is_small
         of = f"{count_text(k)} of {count_text(n)} {noun}".rstrip()
-        shown = f"{of} ({100 * k / n:.1f}%)" if n and not (is_small(k) or is_small(n)) else of
+        shown = f"{of} ({100 * k / n:.1f}%)" if n and not (small(k) or small(n)) else of
         return self.add(quantity, group, k, shown, "patients")
 
     def number(self, quantity: str, group, value: float, unit: str, shown: str | None = None
@@ -239,10 +243,12 @@ class Section:
 
 @dataclass(frozen=True)
 class Narrative:
-    """The computed Results narrative: one :class:`Section` per Results section."""
+    """The computed Results narrative: one :class:`Section` per Results section, its counts
+    printed through `disclosure`."""
 
     sections: list[Section]
     settings: str
+    disclosure: Disclosure
 
     def section(self, key: str) -> Section:
         """The section with key `key`."""
@@ -260,7 +266,8 @@ class Narrative:
         shown)."""
         numbers = pd.concat([s.numbers for s in self.sections], ignore_index=True)
         # a hidden count keeps its printed "< k" and loses its value
-        hidden = numbers["unit"].isin(["patients", "events"]) & numbers["value"].map(is_small)
+        hidden = (numbers["unit"].isin(["patients", "events"])
+                  & numbers["value"].map(self.disclosure.is_small))
         return numbers.assign(value=numbers["value"].mask(hidden.astype(bool)))
 
 
@@ -516,7 +523,7 @@ def endpoint_paragraph(rec: Recorder, data: pd.DataFrame, name: str, group_col: 
     if missing:
         return (f"The data lack {_missing_words(missing)}, so {what} cannot be computed "
                 "here.")
-    left_out = left_out_sentence(data, name)
+    left_out = left_out_sentence(data, name, disclosure=rec.disclosure)
     summary = endpoint_summary(data, name, group_col, groups, landmark_months, method, alpha)
     whole, by_group = summary.iloc[0], summary.iloc[1:]
     when = landmark_label(landmark_months)
@@ -711,8 +718,8 @@ def followup_sentence(rec: Recorder, data: pd.DataFrame, observed, alpha: float)
                 f"{rec.number('followup.reverse_km_lower', 'whole', lower, 'months')} to "
                 f"{rec.number('followup.reverse_km_upper', 'whole', upper, 'months')} months)")
     unknown = int((~known).sum())
-    left_out = (f" (on the {count_text(int(known.sum()))} patients whose vital status is "
-                "known)" if unknown else "")
+    left_out = (f" (on the {rec.disclosure.count_text(int(known.sum()))} patients whose "
+                "vital status is known)" if unknown else "")
     return (f"Median follow-up, by the reverse Kaplan–Meier method (time to last contact, "
             f"deaths counted as censored), was {shown}{interval}{left_out}; the median of "
             f"the observed times, deaths included, which Table 1 gives as the paper does, was "
@@ -728,11 +735,12 @@ FOLLOWUP_COMPARISON = (
 
 
 def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: float,
-                     link: str | None = None) -> Section:
+                     link: str | None = None, *, disclosure: Disclosure) -> Section:
     """Cohort size by group, age, follow-up, disease status, selected characteristics, donor
-    types, and the baseline characteristics that differ between the groups at `alpha`."""
-    rec = Recorder("baseline")
-    table1 = baseline_table(data, group_col, groups)
+    types, and the baseline characteristics that differ between the groups at `alpha`
+    (counts through `disclosure`, as in every section)."""
+    rec = Recorder("baseline", disclosure)
+    table1 = baseline_table(data, group_col, groups, disclosure=disclosure)
     numbers = table1.numbers
     n = rec.number("patients", "whole", len(data), "patients", str(len(data)))
     sizes = []
@@ -800,9 +808,10 @@ def baseline_section(data: pd.DataFrame, group_col: str, groups: list, alpha: fl
 
 
 def survival_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
-                     alpha: float, link: str | None = None) -> Section:
+                     alpha: float, link: str | None = None, *,
+                     disclosure: Disclosure) -> Section:
     """Overall and progression-free survival: two paragraphs."""
-    rec = Recorder("os_pfs")
+    rec = Recorder("os_pfs", disclosure)
     os_text = endpoint_paragraph(rec, data, "os", group_col, groups, landmark_months, alpha)
     pfs_text = endpoint_paragraph(rec, data, "pfs", group_col, groups, landmark_months, alpha)
     text = (f"**Overall survival** (death from any cause, counted from the transplant). "
@@ -812,9 +821,9 @@ def survival_section(data: pd.DataFrame, group_col: str, groups: list, landmark_
 
 
 def grfs_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
-                 alpha: float, link: str | None = None) -> Section:
+                 alpha: float, link: str | None = None, *, disclosure: Disclosure) -> Section:
     """GRFS, or, when the data lack one of its GVHD columns, a sentence saying so."""
-    rec = Recorder("grfs")
+    rec = Recorder("grfs", disclosure)
     text = ("GRFS counts as an event whichever comes first of relapse, death, grade III–IV "
             "acute GVHD and severe chronic GVHD. ")
     lacking = missing_columns(data, "grfs")
@@ -829,9 +838,9 @@ def grfs_section(data: pd.DataFrame, group_col: str, groups: list, landmark_mont
 
 
 def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
-                alpha: float, link: str | None = None) -> Section:
+                alpha: float, link: str | None = None, *, disclosure: Disclosure) -> Section:
     """NRM by the paper's method, then the competing-risk estimate of the whole cohort."""
-    rec = Recorder("nrm")
+    rec = Recorder("nrm", disclosure)
     text = ("Non-relapse mortality is death without a prior relapse. As in the paper, it is "
             "estimated as one minus a Kaplan–Meier curve in which relapsed patients are "
             "censored, and compared with the log-rank test. ")
@@ -844,7 +853,7 @@ def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_month
                                  COMPETING_METHOD, alpha)
     whole, first = competing.iloc[0], competing.iloc[1]
     if whole["events"] > 0:
-        aj = Recorder("nrm")
+        aj = Recorder("nrm", disclosure)
         estimate = estimate_phrase(aj, "nrm_aalen_johansen", whole)
         rec.rows += aj.rows
         test = ("no Gray's test could be computed" if np.isnan(first["p_value"]) else
@@ -858,9 +867,9 @@ def nrm_section(data: pd.DataFrame, group_col: str, groups: list, landmark_month
 
 
 def gvhd_section(data: pd.DataFrame, group_col: str, groups: list, landmark_months: float,
-                 alpha: float, link: str | None = None) -> Section:
+                 alpha: float, link: str | None = None, *, disclosure: Disclosure) -> Section:
     """Acute GVHD at day 100 and chronic GVHD at the landmark, or what the data lack."""
-    rec = Recorder("gvhd")
+    rec = Recorder("gvhd", disclosure)
     readings = [("agvhd_2_4", DAY_100_MONTHS), ("agvhd_3_4", DAY_100_MONTHS),
                 ("cgvhd", landmark_months)]
     present = [(n, m) for n, m in readings if has_event(data, n)]
@@ -884,9 +893,10 @@ def gvhd_section(data: pd.DataFrame, group_col: str, groups: list, landmark_mont
 
 
 def engraftment_infection_section(data: pd.DataFrame, group_col: str, groups: list,
-                                  alpha: float, link: str | None = None) -> Section:
+                                  alpha: float, link: str | None = None, *,
+                                  disclosure: Disclosure) -> Section:
     """Engraftment times, viral reactivation, complications and infections."""
-    rec = Recorder("engraftment_infection")
+    rec = Recorder("engraftment_infection", disclosure)
     paragraphs = []
     engraftment = []
     for event, what in (("neutrophil_engraftment", "neutrophil engraftment"),
@@ -926,7 +936,7 @@ def engraftment_infection_section(data: pd.DataFrame, group_col: str, groups: li
 
 def results_narrative(data: pd.DataFrame, group_col: str, groups: list,
                       landmark_months: float = 24.0, alpha: float = 0.05,
-                      links: dict | None = None) -> Narrative:
+                      links: dict | None = None, *, disclosure: Disclosure) -> Narrative:
     """The whole computed Results narrative of a cohort.
 
     Parameters
@@ -937,6 +947,7 @@ def results_narrative(data: pd.DataFrame, group_col: str, groups: list,
     alpha : significance level of the words and one minus the confidence level.
     links : section key → chapter label to link to (None: :func:`chapter_links`, i.e. the
         chapters the book builds; a missing key or None value means no link).
+    disclosure : the small-cell suppression of every count it prints (the chapter's).
 
     Returns
     -------
@@ -946,11 +957,13 @@ def results_narrative(data: pd.DataFrame, group_col: str, groups: list,
     links = chapter_links() if links is None else links
     args = (data, group_col, groups)
     sections = [
-        baseline_section(*args, alpha, links.get("baseline")),
-        survival_section(*args, landmark_months, alpha, links.get("os_pfs")),
-        grfs_section(*args, landmark_months, alpha, links.get("grfs")),
-        nrm_section(*args, landmark_months, alpha, links.get("nrm")),
-        gvhd_section(*args, landmark_months, alpha, links.get("gvhd")),
-        engraftment_infection_section(*args, alpha, links.get("engraftment_infection")),
+        baseline_section(*args, alpha, links.get("baseline"), disclosure=disclosure),
+        survival_section(*args, landmark_months, alpha, links.get("os_pfs"),
+                         disclosure=disclosure),
+        grfs_section(*args, landmark_months, alpha, links.get("grfs"), disclosure=disclosure),
+        nrm_section(*args, landmark_months, alpha, links.get("nrm"), disclosure=disclosure),
+        gvhd_section(*args, landmark_months, alpha, links.get("gvhd"), disclosure=disclosure),
+        engraftment_infection_section(*args, alpha, links.get("engraftment_infection"),
+                                      disclosure=disclosure),
     ]
-    return Narrative(sections, settings_text(landmark_months, alpha))
+    return Narrative(sections, settings_text(landmark_months, alpha), disclosure)

@@ -19,7 +19,7 @@ from ..cohort.endpoints import (
     missing_competitors,
     unknown_status,
 )
-from ..render.disclosure import count_text
+from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code
 from ..render.figures import km_panel
 from ..render.formatting import ci_label, format_p, format_percent, in_sentence
@@ -171,9 +171,10 @@ def estimate_text(row, in_words: bool = False) -> str:
 
 def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylabel: str,
                   whole: bool = False, horizon_months: float | None = None,
-                  bands: bool = True):
+                  bands: bool = True, disclosure: Disclosure):
     """The figure panel of a summary: curves, landmark estimates and the test's P value
-    (in a header above the axes, see :func:`bridge_hsct.render.figures.km_panel`).
+    (in a header above the axes, see :func:`bridge_hsct.render.figures.km_panel`), the
+    numbers at risk through `disclosure`.
 
     Landmark, confidence level of the bands and of the in-panel label are the summary's
     (its ``landmark_months`` and ``alpha`` columns).
@@ -191,14 +192,14 @@ def summary_panel(summary: pd.DataFrame, data: pd.DataFrame, *, title: str, ylab
                         method=method, heading=heading,
                         estimates={"All patients": estimate_text(first)},
                         horizon_months=horizon_months, landmark_months=landmark, bands=bands,
-                        alpha=alpha)
+                        alpha=alpha, disclosure=disclosure)
     groups = summary.iloc[1:]
     return km_panel(endpoint, data[column], list(groups["group"]), kind=kind, title=title,
                     ylabel=ylabel, method=method, p_value=groups.iloc[0]["p_value"],
                     test_name=groups.iloc[0]["test"].replace(" test", ""), heading=heading,
                     estimates={g["group"]: estimate_text(g) for _, g in groups.iterrows()},
                     horizon_months=horizon_months, landmark_months=landmark, bands=bands,
-                    alpha=alpha)
+                    alpha=alpha, disclosure=disclosure)
 
 
 def summary_display(summaries: list[pd.DataFrame]) -> pd.DataFrame:
@@ -222,19 +223,18 @@ def summary_display(summaries: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def left_out_sentence(data: pd.DataFrame, name: str, what: str = "") -> str:
+def left_out_sentence(data: pd.DataFrame, name: str, what: str = "", *,
+                      disclosure: Disclosure) -> str:
     """One sentence saying how many patients endpoint `name` leaves out of `what` and why
-    (which of its events is blank), or "" when none is.
-
-    Counts pass the disclosure (:func:`bridge_hsct.render.disclosure.count_text`).
-    """
+    (which of its events is blank), or "" when none is; counts through `disclosure`."""
+    count_text = disclosure.count_text
     unknown = unknown_status(data, name)
     left_out = int(unknown.any(axis=1).sum())
     if not left_out:
         return ""
     reasons = ", ".join(f"{markdown_code(column)} for {count_text(int(blank.sum()))}"
                         for column, blank in unknown.items() if blank.any())
-    patients = "patient" if left_out == 1 else "patients"
+    patients = "patient" if count_text(left_out) == "1" else "patients"  # "< 5 patients"
     what = what or in_sentence(ENDPOINTS[name].label)
     return (f"{count_text(left_out)} {patients} with an unknown status are left out of "
             f"{what} (blank, or an event without its day: {reasons}); a blank is never "

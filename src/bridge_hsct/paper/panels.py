@@ -15,7 +15,8 @@ draws nothing, so that the chapter still builds. A drawn panel writes its own My
 caption and alternative text; a list of panels (:class:`Figure`) gives the tables and
 sentences of the chapter. Every label from the data passes
 :func:`bridge_hsct.render.escaping.markdown_text` (or ``one_line`` in alt text), every count
-:func:`bridge_hsct.render.disclosure.count_text`.
+the engine's :class:`bridge_hsct.render.disclosure.Disclosure` (the chapter's), which each
+panel and figure keeps.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import pandas as pd
 from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
 from ..cohort.schema import BY_NAME
 from ..render.data_label import destination
-from ..render.disclosure import count_text, is_small
+from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text, one_line
 from ..render.figures import save_figure, time_axis
 from ..render.formatting import (
@@ -228,7 +229,7 @@ class Panel:
     :func:`bridge_hsct.paper.outcomes.endpoint_summary`; ``at_risk`` the patients still
     at risk at the landmark, ``"whole"`` and by group
     (:func:`bridge_hsct.paper.narrative.at_risk_by_group`), which the caption says when
-    few.
+    few; ``disclosure`` the small-cell suppression its words print counts through.
     """
 
     spec: PanelSpec
@@ -238,6 +239,7 @@ class Panel:
     skipped: str | None = None
     notes: list = field(default_factory=list)
     at_risk: dict = field(default_factory=dict)
+    disclosure: Disclosure = field(kw_only=True)
 
     @property
     def drawn(self) -> bool:
@@ -314,6 +316,8 @@ class PanelEngine:
         the group column's label.
     label : the provenance line of the saved figures (:mod:`bridge_hsct.render.data_label`;
         the chapter's data in :meth:`for_chapter`), None for none.
+    disclosure : the small-cell suppression of every count the panels print, in words and
+        under the curves (keyword only, required; the chapter's in :meth:`for_chapter`).
     """
 
     data: pd.DataFrame
@@ -324,18 +328,19 @@ class PanelEngine:
     output_dir: str | Path | None = None
     group_label: str = ""
     label: str | None = None
+    disclosure: Disclosure = field(kw_only=True)
 
     @classmethod
     def for_chapter(cls, chapter, landmark_months: float | None = None,
                     alpha: float | None = None, save: bool = True) -> PanelEngine:
         """The engine of a :class:`bridge_hsct.book.chapter.Chapter`: its cohort, groups,
-        landmark, alpha and (with `save`) output folder; `landmark_months` and `alpha`
-        override the chapter's."""
+        landmark, alpha, disclosure and (with `save`) output folder; `landmark_months` and
+        `alpha` override the chapter's."""
         return cls(chapter.data, chapter.group_col, chapter.groups,
                    chapter.landmark_months if landmark_months is None else landmark_months,
                    chapter.alpha if alpha is None else alpha,
                    chapter.output_dir if save else None, chapter.group_label,
-                   destination(chapter)[1])
+                   destination(chapter)[1], disclosure=chapter.disclosure)
 
     def by_label(self, spec: PanelSpec) -> str:
         """How the text names the split of `spec` on these data."""
@@ -349,7 +354,7 @@ class PanelEngine:
 
     def panel(self, spec: PanelSpec) -> Panel:
         """Compute, draw and save one panel (or record why it cannot be drawn)."""
-        panel = Panel(spec, self.by_label(spec))
+        panel = Panel(spec, self.by_label(spec), disclosure=self.disclosure)
         missing = missing_columns(self.data, spec.endpoint)
         if missing:
             panel.skipped = f"the data have no column `{missing[0]}`"
@@ -371,7 +376,8 @@ class PanelEngine:
                 panel.skipped = reason
                 return panel
             table, column = self.data.assign(**{spec.by: labelled}), spec.by
-        panel.notes = [n for n in (left_out_sentence(table, spec.endpoint, "this panel"),
+        panel.notes = [n for n in (left_out_sentence(table, spec.endpoint, "this panel",
+                                                     disclosure=self.disclosure),
                                    competitors_sentence(table, spec.endpoint)) if n]
         landmark = (self.landmark_months if spec.landmark_months is None
                     else spec.landmark_months)
@@ -384,7 +390,8 @@ class PanelEngine:
         if self.output_dir is not None:
             figure = summary_panel(panel.summary, table, title=panel.title,
                                    ylabel=spec.ylabel or _ylabel(spec.endpoint),
-                                   whole=spec.by is None, horizon_months=spec.horizon_months)
+                                   whole=spec.by is None, horizon_months=spec.horizon_months,
+                                   disclosure=self.disclosure)
             try:
                 panel.files = save_figure(figure, self.output_dir, spec.stem, self.label)
             finally:
@@ -393,7 +400,8 @@ class PanelEngine:
 
     def figure(self, specs: list[PanelSpec]) -> Figure:
         """Every panel of `specs`, in their order (skipped ones included)."""
-        return Figure([self.panel(spec) for spec in specs], self.alpha)
+        return Figure([self.panel(spec) for spec in specs], self.alpha,
+                      disclosure=self.disclosure)
 
 
 def _ylabel(endpoint: str) -> str:
@@ -421,12 +429,14 @@ EVENT_NOUNS = {"neutrophil_engraftment": ("engraftment", "engraftments"),
                "platelet_engraftment": ("engraftment", "engraftments")}
 
 
-def _events(k, endpoint: str = "") -> str:
-    """``9 deaths``, ``1 case``: the count (through the disclosure) with the endpoint's noun
-    for one event (the narrative's :data:`ENDPOINT_WORDS`), ``event`` by default."""
+def _events(panel: Panel, k, endpoint: str = "") -> str:
+    """``9 deaths``, ``1 case``: the count (through the panel's disclosure) with the
+    endpoint's noun for one event (the narrative's :data:`ENDPOINT_WORDS`), ``event`` by
+    default."""
     one, many = (ENDPOINT_WORDS[endpoint][1:3] if endpoint in ENDPOINT_WORDS
                  else EVENT_NOUNS.get(endpoint, ("event", "events")))
-    return f"{count_text(k)} {one if k == 1 and not is_small(k) else many}"
+    shown = panel.disclosure.count_text(k)
+    return f"{shown} {one if shown == '1' else many}"
 
 
 def _hidden_plural(text: str) -> str:
@@ -439,7 +449,7 @@ def _estimate(panel: Panel, row) -> str:
     """The narrative's :func:`estimate_phrase` of a summary row: ``77.40% (95% CI
     57.99–88.65%)``, with how many were still at risk at the landmark when fewer than
     :data:`FEW_AT_RISK` (``; 2 patients still at risk``)."""
-    rec, name = Recorder("caption"), panel.spec.endpoint
+    rec, name = Recorder("caption", panel.disclosure), panel.spec.endpoint
     at_risk = panel.at_risk.get(row["group"])
     if name not in ENDPOINT_WORDS and row["events"] == 0 and not np.isnan(row["estimate"]):
         few = at_risk_words(rec, name, row["group"], at_risk)
@@ -463,8 +473,8 @@ def _compact(panel: Panel, row) -> str:
     """:func:`estimate_text` of a row (``77.10% (55.90–89.02)``), with the number still at
     risk inside its bracket when fewer than :data:`FEW_AT_RISK`."""
     text = estimate_text(row)
-    few = at_risk_words(Recorder("caption"), panel.spec.endpoint, row["group"],
-                        panel.at_risk.get(row["group"]))
+    few = at_risk_words(Recorder("caption", panel.disclosure), panel.spec.endpoint,
+                        row["group"], panel.at_risk.get(row["group"]))
     if not few:
         return text
     few = _hidden_plural(few)
@@ -543,22 +553,22 @@ class OutcomeWords:
         landmark and confidence level are those of the panel's summary."""
         name = panel.spec.endpoint
         endpoint = ENDPOINTS[name].label
-        rows = panel.shown_rows()
+        rows, count_text = panel.shown_rows(), panel.disclosure.count_text
         when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
         if panel.spec.by is None:
             first = rows.iloc[0]
             text = (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} "
-                    f"patients, with {_events(first['events'], name)} over the follow-up. "
-                    f"At {when} it was {_estimate(panel, first)}")
+                    f"patients, with {_events(panel, first['events'], name)} over the "
+                    f"follow-up. At {when} it was {_estimate(panel, first)}")
             if ENDPOINTS[name].kind == "survival":
                 text += f"; {_median_words(first)}"
             return f"{text}. {self.drawing(panel)}"
         alpha = result_alpha(panel.summary)
         groups = join_words([f"{markdown_text(r['group'])} (n = {count_text(r['n'])}, "
-                             f"{_events(r['events'], name)})" for _, r in rows.iterrows()])
+                             f"{_events(panel, r['events'], name)})" for _, r in rows.iterrows()])
         estimates = "; ".join(f"{markdown_text(r['group'])} {_compact(panel, r)}"
                               for _, r in rows.iterrows())
-        compared = comparison_sentence(Recorder("caption"), name, rows, alpha)
+        compared = comparison_sentence(Recorder("caption", panel.disclosure), name, rows, alpha)
         return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}: "
                 f"{groups}. At {when}, % ({ci_label(alpha)}): {estimates}. {compared} "
                 f"{self.drawing(panel)}")
@@ -613,8 +623,8 @@ class IncidenceWords(OutcomeWords):
         drawn = panel.summary
         if panel.spec.by is None:
             return (f"Cumulative incidence curve of {label} in all "
-                    f"{count_text(drawn.iloc[0]['n'])} patients over {_unit(panel)} since "
-                    "transplant, with the number at risk below.")
+                    f"{panel.disclosure.count_text(drawn.iloc[0]['n'])} patients over "
+                    f"{_unit(panel)} since transplant, with the number at risk below.")
         groups = ", ".join(one_line(g) for g in drawn["group"].iloc[1:])
         return (f"Cumulative incidence curves of {label} {one_line(panel.subject)} ({groups}) "
                 f"over {_unit(panel)} since transplant, with the numbers at risk below.")
@@ -664,10 +674,11 @@ class IncidenceWords(OutcomeWords):
         ci = ci_label(result_alpha(panel.summary))
         drawing = (f"Dotted line: the landmark ({when}); shaded: pointwise {ci}; ticks: "
                    f"{_ticks(panel, self.competing)}.")
-        whole = panel.summary.iloc[0]
+        whole, count_text = panel.summary.iloc[0], panel.disclosure.count_text
         if panel.spec.by is None:
             return (f"**{panel.spec.label}.** Cumulative incidence of {label} in all "
-                    f"{count_text(whole['n'])} patients ({_events(whole['events'], name)}), "
+                    f"{count_text(whole['n'])} patients "
+                    f"({_events(panel, whole['events'], name)}), "
                     f"drawn by {long.format(competing=self.competing)}. "
                     f"{self._whole(panel, when)} {drawing}")
         rows = panel.shown_rows()
@@ -709,11 +720,13 @@ class Figure:
     """The computed panels of a figure, in the order of their specs (skipped included).
 
     ``alpha`` is one minus the confidence level of every estimate (and band) of the figure
-    (the engine's; None when the panels were gathered without it).
+    (the engine's; None when the panels were gathered without it); ``disclosure`` the
+    small-cell suppression of its tables and sentences (keyword only, required).
     """
 
     panels: list[Panel]
     alpha: float | None = None
+    disclosure: Disclosure = field(kw_only=True)
 
     @property
     def drawn(self) -> list[Panel]:
@@ -722,7 +735,8 @@ class Figure:
 
     def part(self, *letters: str) -> Figure:
         """The panels with these letters (a figure's section), in the figure's order."""
-        return Figure([p for p in self.panels if p.spec.letter in letters], self.alpha)
+        return Figure([p for p in self.panels if p.spec.letter in letters], self.alpha,
+                      disclosure=self.disclosure)
 
     def markdown(self) -> str:
         """MyST of every panel, one after the other (see :meth:`Panel.markdown`)."""
@@ -782,7 +796,7 @@ class Figure:
         else:
             notes.append(f"Estimates with {level}log-log confidence intervals; NR, limit not "
                          "reached.")
-        return Table(display, self.numbers(), notes)
+        return Table(display, self.numbers(), notes, disclosure=self.disclosure)
 
     def describe(self) -> str:
         """One computed bullet per panel, for the chapter's text (MyST Markdown)."""
@@ -801,7 +815,7 @@ class Figure:
                 tail = f"; median {median.split(' (')[0]}" if median else ""
                 words = estimate_text(r, in_words=True)
                 lines.append(f"- {link}: {endpoint} at {when} was {words} in all "
-                             f"{count_text(r['n'])} patients{tail}.")
+                             f"{self.disclosure.count_text(r['n'])} patients{tail}.")
                 continue
             parts = " vs ".join(f"{markdown_text(r['group'])} "
                                 f"{estimate_text(r, in_words=True)}"
@@ -851,12 +865,13 @@ class Figure:
                 whole = km["group"] == "whole"
                 rows.append([
                     "All patients" if whole else str(km["group"]),
-                    count_text(int(km["n"])), count_text(int(km["events"])),
+                    self.disclosure.count_text(int(km["n"])),
+                    self.disclosure.count_text(int(km["events"])),
                     estimate_text(km), "", estimate_text(aj), "", 1,
                 ])
         ci = ci_label(self.alpha)
         display = pd.DataFrame(rows, columns=[
             "Panel", "n", "Events", f"1 − KM, % ({ci})", "Log-rank P",
             f"Aalen–Johansen, % ({ci})", "Gray P", "indent"])
-        return Table(display, self.estimates(), self.notes)
+        return Table(display, self.estimates(), self.notes, disclosure=self.disclosure)
 

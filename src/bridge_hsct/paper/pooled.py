@@ -26,14 +26,14 @@ chapter run on its own accepts them (the build is the gate; the banner is the bu
 Suppressed bundles are refused. Labels read from a bundle (centre file names, groups,
 levels) are user text: tables take them raw (great-tables escapes them), Markdown
 through :func:`bridge_hsct.render.escaping.markdown_text`, figures through
-:func:`bridge_hsct.render.escaping.plot_text`; counts pass the disclosure in force.
+:func:`bridge_hsct.render.escaping.plot_text`; counts pass the consortium's disclosure.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -46,7 +46,7 @@ from scipy import stats
 from ..cohort.endpoints import ENDPOINTS
 from ..cohort.schema import BY_NAME
 from ..render.descriptive import n_percent
-from ..render.disclosure import Disclosure, count_text, put_in_force
+from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text, plot_text
 from ..render.figures import PALETTE, WHOLE_COLOUR, figure_style, km_panel, save_figure
 from ..render.formatting import ci_label, confidence_percent, format_p, group_header, p_phrase
@@ -84,8 +84,9 @@ class Consortium:
     output_dir : where the chapter writes its CSV, PNG and SVG files.
     landmark_months : months at which survival and incidence are read.
     alpha : intervals are 100(1 − alpha)%.
-    disclosure : the small-cell suppression of the displayed counts.
     group_label : the noun for what the groups are.
+    disclosure : the small-cell suppression of the displayed counts (keyword only,
+        required).
     """
 
     bundles: tuple[Bundle, ...]
@@ -93,8 +94,8 @@ class Consortium:
     output_dir: Path
     landmark_months: float = 24.0
     alpha: float = 0.05
-    disclosure: Disclosure = Disclosure(0)
     group_label: str = "group"
+    disclosure: Disclosure = field(kw_only=True)
 
     @property
     def centres(self) -> tuple[str, ...]:
@@ -166,8 +167,8 @@ def open_consortium(bundles: Sequence[str | Path] | None, group_order: list | No
                     alpha: float = 0.05, min_cell_count: int = 0,
                     group_label: str | None = None) -> Consortium:
     """Read the bundles (:func:`read_bundles`, coarse grids accepted: the build is where
-    they are refused without ``--approximate``), settle the groups' order and put the
-    disclosure in force for the notebook.
+    they are refused without ``--approximate``), settle the groups' order and hold the
+    settings (the disclosure at `min_cell_count`) in the :class:`Consortium`.
 
     Raises
     ------
@@ -181,11 +182,9 @@ def open_consortium(bundles: Sequence[str | Path] | None, group_order: list | No
                           f"the bundles' groups {found}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    consortium = Consortium(read, tuple(map(str, group_order or found)), out,
-                            float(landmark_months), float(alpha), Disclosure(min_cell_count),
-                            (group_label or "group").strip())
-    put_in_force(consortium.disclosure)  # a notebook has no enclosing block
-    return consortium
+    return Consortium(read, tuple(map(str, group_order or found)), out,
+                      float(landmark_months), float(alpha), (group_label or "group").strip(),
+                      disclosure=Disclosure(min_cell_count))
 
 
 def _estimate_text(estimate: Estimate) -> str:
@@ -217,6 +216,7 @@ def centres_table(consortium: Consortium) -> Table:
     """One line per centre: its patients by group, the grid, suppression, exactness, the
     software that wrote the bundle and the start of its data's SHA-256."""
     display, numbers = [], []
+    count_text = consortium.disclosure.count_text
     for bundle in consortium.bundles:
         manifest = bundle.manifest
         sizes = _group_sizes(consortium, bundle)
@@ -233,7 +233,8 @@ def centres_table(consortium: Consortium) -> Table:
                     for g in consortium.groups]
     columns = ["Centre (bundle)", "Patients", *consortium.groups, "Time grid",
                "Suppression", "Exact", "Software", "Data SHA-256"]
-    return Table(pd.DataFrame(display, columns=columns), pd.DataFrame(numbers))
+    return Table(pd.DataFrame(display, columns=columns), pd.DataFrame(numbers),
+                 disclosure=consortium.disclosure)
 
 
 def coarsening_statement(consortium: Consortium) -> str:
@@ -261,6 +262,7 @@ def consortium_sentence(consortium: Consortium) -> str:
     sizes = {g: sum(_group_sizes(consortium, b)[g] for b in consortium.bundles)
              for g in consortium.groups}
     total = sum(b.manifest["data"]["patients"] for b in consortium.bundles)
+    count_text = consortium.disclosure.count_text
     return (f"{len(consortium.bundles)} centres sent bundles describing "
             f"{count_text(total, thousands=True)} patients, compared by "
             f"{markdown_text(consortium.group_label)}: "
@@ -319,7 +321,7 @@ class EndpointAnalysis:
             + " stratified by centre",
             heading=_landmark_heading(consortium),
             estimates=estimates, landmark_months=consortium.landmark_months,
-            alpha=consortium.alpha)
+            alpha=consortium.alpha, disclosure=consortium.disclosure)
 
 
 def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
@@ -331,6 +333,7 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
     t = consortium.landmark_days / pooled.days_per_unit
     bounded = consortium.approximate and spec["kind"] == "survival"
     display, numbers = [], []
+    count_text = consortium.disclosure.count_text
     for group in consortium.groups:
         table = pooled.tables[group]
         estimate = (lt.cumulative_incidence(table, consortium.alpha).at(t)
@@ -354,7 +357,8 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
     head = _landmark_heading(consortium)
     columns = [consortium.group_label.capitalize(), "n", "Events", head]
     estimates = Table(pd.DataFrame(display, columns=columns + (
-        ["Rows' estimate lies in, %"] if bounded else [])), pd.DataFrame(numbers))
+        ["Rows' estimate lies in, %"] if bounded else [])), pd.DataFrame(numbers),
+        disclosure=consortium.disclosure)
     tests = [("log-rank", "none", pooled.logrank), ("log-rank", "centre",
                                                      pooled.logrank_by_centre)]
     if pooled.gray is not None:
@@ -368,7 +372,8 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
           format_p(result.p_value)] for name, by, result in tests],
         columns=["Test", "χ²", "df", "P value"])
     return EndpointAnalysis(endpoint, spec["label"], spec["kind"], pooled,
-                            estimates, Table(test_display, test_numbers),
+                            estimates,
+                            Table(test_display, test_numbers, disclosure=consortium.disclosure),
                             _cox_table(consortium, endpoint, pooled))
 
 
@@ -388,7 +393,7 @@ def _cox_table(consortium: Consortium, endpoint: str, pooled) -> Table:
                         _ratio_text(hr) if not hr.is_missing
                         else f"not estimable: {model.reason}", format_p(p)])
     return Table(pd.DataFrame(display, columns=["Comparison", f"HR ({ci})", "P value"]),
-                 pd.DataFrame(numbers))
+                 pd.DataFrame(numbers), disclosure=consortium.disclosure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,6 +450,7 @@ def contingency_table(consortium: Consortium, table: str) -> Table:
     """
     counts = pooled_counts(consortium, table)
     groups = list(consortium.groups)
+    disclosure = consortium.disclosure
     sizes = {g: int(counts.loc[(counts["variable"] == counts["variable"].iloc[0])
                                & (counts["group"] == g), "count"].sum())
              for g in groups} if len(counts) else dict.fromkeys(groups, 0)
@@ -461,7 +467,8 @@ def contingency_table(consortium: Consortium, table: str) -> Table:
 
     def line(label, cells, p="", test="", indent=0, row=None, level="", result=None,
              unknown=None):
-        display.append([label, *[n_percent(k, n) for _, k, n in cells], p, test, indent])
+        display.append([label, *[n_percent(k, n, disclosure) for _, k, n in cells], p, test,
+                        indent])
         if row is not None:
             numbers.extend({"table": table, "variable": row.name, "level": level, "group": g,
                             "count": k, "n": n, "percent": 100 * k / n if n else np.nan,
@@ -507,15 +514,18 @@ def contingency_table(consortium: Consortium, table: str) -> Table:
                 line(_level_label(row, lv), cells_of(part, [lv], levels), indent=indent + 1,
                      row=row, level=_level_label(row, lv), result=result, unknown=unknown)
         if unknown["whole"]:
-            display.append([row.blank_label, count_text(unknown["whole"]),
-                            *[count_text(unknown[g]) for g in groups], "", "", indent + 1])
-    names = ["Characteristic", group_header("Whole cohort", count_text(sum(sizes.values()))),
-             *[group_header(g, count_text(sizes[g])) for g in groups], "P value", "Test",
-             "indent"]
+            display.append([row.blank_label, disclosure.count_text(unknown["whole"]),
+                            *[disclosure.count_text(unknown[g]) for g in groups], "", "",
+                            indent + 1])
+    names = ["Characteristic",
+             group_header("Whole cohort", disclosure.count_text(sum(sizes.values()))),
+             *[group_header(g, disclosure.count_text(sizes[g])) for g in groups], "P value",
+             "Test", "indent"]
     notes = ["Computed from the centres' contingency counts, summed; percentages are of the "
              "patients with a known value, and tests leave the unknown out. Lines that need "
              "individual values (medians and ranges) cannot be computed from counts."]
-    return Table(pd.DataFrame(display, columns=names), pd.DataFrame(numbers), notes)
+    return Table(pd.DataFrame(display, columns=names), pd.DataFrame(numbers), notes,
+                 disclosure=disclosure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -587,6 +597,7 @@ def centre_effects(consortium: Consortium, endpoint: str) -> CentreEffects:
     """
     reference = consortium.groups[0]
     display, numbers = [], []
+    count_text = consortium.disclosure.count_text
     for group in consortium.groups[1:]:
         effects = [lt.peto_effect(b.life_table(endpoint, reference),
                                   b.life_table(endpoint, group)) for b in consortium.bundles]
@@ -625,7 +636,7 @@ def centre_effects(consortium: Consortium, endpoint: str) -> CentreEffects:
                "Heterogeneity"]
     return CentreEffects(endpoint, consortium.endpoints[endpoint]["label"],
                          Table(pd.DataFrame(display, columns=columns),
-                               pd.DataFrame(numbers)))
+                               pd.DataFrame(numbers), disclosure=consortium.disclosure))
 
 
 def _z(alpha: float) -> float:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.endpoints import derive, known_status
-from ..render.disclosure import count_text
 from .outcomes import COMPETING_METHOD, estimate_text, landmark_label
 from .panels import (
     GROUPS,
@@ -69,6 +68,8 @@ def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> s
     paper, competing : the whole-cohort NRM panels drawn with the paper's 1 − Kaplan–Meier
         and with Aalen–Johansen.
     data : the cohort (to count the relapses that compete with NRM).
+
+    Counts pass the disclosure of `paper`.
     """
     if not (paper.drawn and competing.drawn):
         return ""
@@ -81,6 +82,7 @@ def competing_risk_note(paper: Panel, competing: Panel, data: pd.DataFrame) -> s
     one_minus_km = paper.summary.iloc[0]["estimate"]
     aalen_johansen = competing.summary.iloc[0]["estimate"]
     difference = one_minus_km - aalen_johansen
+    count_text = paper.disclosure.count_text
     text = (f"In this cohort {count_text(deaths)} patients died without a prior relapse and "
             f"{count_text(relapses)} relapsed first. At {when}, 1 − Kaplan–Meier gives "
             f"{estimate_text(paper.summary.iloc[0], in_words=True)} and Aalen–Johansen "

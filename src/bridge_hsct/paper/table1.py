@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..cohort.schema import BY_NAME
 from ..render.descriptive import median_range
-from ..render.disclosure import count_text
+from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_text
 from ..render.formatting import format_number
 from ..render.tables import Table, abbreviations_note
@@ -67,7 +67,8 @@ TABLE1 = TableSpec(tuple(TABLE1_ROWS), identity=("variable", "level"),
                    derived=(("followup_months", lambda d: to_months(d["followup_days"])),))
 
 
-def baseline_table(data, group_col: str, group_order: list) -> Table:
+def baseline_table(data, group_col: str, group_order: list, *,
+                   disclosure: Disclosure) -> Table:
     """Compute Table 1 (:data:`TABLE1`) by group.
 
     Parameters
@@ -75,6 +76,7 @@ def baseline_table(data, group_col: str, group_order: list) -> Table:
     data : a validated cohort (see :func:`bridge_hsct.cohort.validate.load_cohort`).
     group_col : column defining the groups.
     group_order : the groups, in display order.
+    disclosure : the small-cell suppression of its counts (the chapter's).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def baseline_table(data, group_col: str, group_order: list) -> Table:
         count, n, percent, median, min, max, p_value, test), ``notes`` and ``omitted`` (the
         variables absent from the data); see :func:`bridge_hsct.paper.group_table.group_table`.
     """
-    table = group_table(data, group_col, group_order, TABLE1)
+    table = group_table(data, group_col, group_order, TABLE1, disclosure=disclosure)
     note = abbreviations_note(table.display, TABLE1_ABBREVIATIONS)
     if note:
         table.notes.append(note)
@@ -92,9 +94,11 @@ def baseline_table(data, group_col: str, group_order: list) -> Table:
 
 def describe_cohort(chapter, table1: Table) -> str:
     """A short paragraph about the cohort's size, groups and age (when the data have it),
-    and the characteristics that differ between the groups at ``chapter.alpha``."""
+    and the characteristics that differ between the groups at ``chapter.alpha`` (counts
+    through ``chapter.disclosure``)."""
     sizes = chapter.sizes()
     n = len(chapter.data)
+    count_text = chapter.disclosure.count_text
     groups = ", ".join(f"{count_text(k)} in the {markdown_text(g)} group"
                        for g, k in sizes.items())
     text = f"The cohort has **{count_text(n)} patients**: {groups}."

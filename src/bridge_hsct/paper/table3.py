@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS
-from ..render.disclosure import count_text
+from ..render.disclosure import Disclosure
 from ..render.formatting import format_number, format_p
 from ..render.tables import Table
 from ..stats import group_tests
@@ -103,25 +103,32 @@ SUPPLEMENTARY_TABLE1 = _outcome_spec(SUPPLEMENTARY_TABLE1_ROWS)
 
 
 def outcome_table(data: pd.DataFrame, group_col: str, group_order: list,
-                  rows: list[Row] = TABLE3_ROWS) -> Table:
-    """An outcome table of `rows` by group (Table 3 by default), with P values.
+                  rows: list[Row] = TABLE3_ROWS, *, disclosure: Disclosure) -> Table:
+    """An outcome table of `rows` by group (Table 3 by default), with P values, its counts
+    through `disclosure` (the chapter's).
 
     Returns the :class:`bridge_hsct.render.tables.Table` of
     :func:`bridge_hsct.paper.group_table.group_table`; its numbers have the columns row,
     variable, label, group, count, n, percent, median, min, max, p_value, test.
     """
-    return group_table(data, group_col, group_order, _outcome_spec(rows))
+    return group_table(data, group_col, group_order, _outcome_spec(rows),
+                       disclosure=disclosure)
 
 
 def transplant_outcomes_table(data: pd.DataFrame, group_col: str, group_order: list,
-                              extra: bool = True) -> Table:
-    """Table 3 of the paper (:data:`TABLE3`), with the CMV disease line if `extra`."""
-    return group_table(data, group_col, group_order, TABLE3_BOOK if extra else TABLE3)
+                              extra: bool = True, *, disclosure: Disclosure) -> Table:
+    """Table 3 of the paper (:data:`TABLE3`), with the CMV disease line if `extra`, its
+    counts through `disclosure`."""
+    return group_table(data, group_col, group_order, TABLE3_BOOK if extra else TABLE3,
+                       disclosure=disclosure)
 
 
-def crs_icans_table(data: pd.DataFrame, group_col: str, group_order: list) -> Table:
-    """Supplementary Table 1: CRS grade bands and ICANS after immunotherapy, by group."""
-    return group_table(data, group_col, group_order, SUPPLEMENTARY_TABLE1)
+def crs_icans_table(data: pd.DataFrame, group_col: str, group_order: list, *,
+                    disclosure: Disclosure) -> Table:
+    """Supplementary Table 1: CRS grade bands and ICANS after immunotherapy, by group, its
+    counts through `disclosure`."""
+    return group_table(data, group_col, group_order, SUPPLEMENTARY_TABLE1,
+                       disclosure=disclosure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,20 +231,22 @@ SUPPLEMENTARY_FIGURE5_COLUMNS = tuple(dict.fromkeys(
 
 
 def engraftment_figure(data: pd.DataFrame, group_col: str, groups: list, alpha: float = 0.05,
-                       output_dir=None, landmark_months: float = 24.0) -> Figure:
+                       output_dir=None, landmark_months: float = 24.0, *,
+                       disclosure: Disclosure) -> Figure:
     """Supplementary Fig. 5 (:data:`SUPPLEMENTARY_FIGURE5`) through the panel engine.
 
     Each panel is read at its own fixed day; `landmark_months`, the chapter's landmark,
     would serve only a panel declared without one (none of the paper's). With `output_dir`
-    the panels are drawn and saved there.
+    the panels are drawn and saved there. Counts pass `disclosure` (the chapter's).
     """
-    return PanelEngine(data, group_col, groups, landmark_months, alpha,
-                       output_dir).figure(SUPPLEMENTARY_FIGURE5)
+    return PanelEngine(data, group_col, groups, landmark_months, alpha, output_dir,
+                       disclosure=disclosure).figure(SUPPLEMENTARY_FIGURE5)
 
 
 def describe_engraftment(table3: Table) -> str:
-    """A sentence with the whole-cohort engraftment times of Table 3, for the chapter text."""
-    numbers = table3.numbers
+    """A sentence with the whole-cohort engraftment times of Table 3, for the chapter text
+    (counts through the table's disclosure)."""
+    numbers, count_text = table3.numbers, table3.disclosure.count_text
     parts = []
     for key, what in (("neutrophil_engraftment_days", "neutrophils"),
                       ("platelet_engraftment_days", "platelets")):

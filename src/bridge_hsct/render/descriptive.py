@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .disclosure import count_text, is_small
+from .disclosure import Disclosure
 
 
 def count_known(values: pd.Series, hit: pd.Series) -> tuple[int, int]:
@@ -14,13 +14,13 @@ def count_known(values: pd.Series, hit: pd.Series) -> tuple[int, int]:
     return int((hit & known).sum()), int(known.sum())
 
 
-def n_percent(k: int, n: int) -> str:
+def n_percent(k: int, n: int, disclosure: Disclosure) -> str:
     """``k (p%)`` with one decimal, ``–`` when nobody has a known value, ``< k₀`` when `k`
-    is a small cell (:mod:`bridge_hsct.render.disclosure`)."""
+    is a small cell of `disclosure`."""
     if not n:
         return "–"
-    if is_small(k):
-        return count_text(k)
+    if disclosure.is_small(k):
+        return disclosure.count_text(k)
     return f"{k} ({100 * k / n:.1f}%)"
 
 

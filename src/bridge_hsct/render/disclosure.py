@@ -8,20 +8,25 @@ other cells, and Kaplan–Meier curves of a small group still show its individua
 times; the data page says so.
 
 The threshold is a :class:`Disclosure`, held by the chapter
-(:class:`bridge_hsct.book.chapter.Chapter`). :func:`bridge_hsct.book.chapter.open_chapter`
-puts the chapter's in force (:func:`put_in_force`) for everything the chapter prints: tables
-and their CSV/Excel downloads, numbers at risk under the figures, the Results text and the
-audit. The module functions :func:`count_text`, :func:`is_small`, :func:`suppress_counts`
-and :func:`min_cell_count` apply the disclosure in force, so that code printing a count need
-not be handed one; they are thin wrappers over :func:`in_force`, and a section function that
-is handed the chapter can call ``chapter.disclosure.count_text(n)`` instead. "In force" is a
-:class:`contextvars.ContextVar`, not a module global: a notebook (one context from cell to
-cell), a thread or ``with Disclosure(k).applied():`` each sees its own.
+(:class:`bridge_hsct.book.chapter.Chapter`, or the pooled book's
+:class:`bridge_hsct.paper.pooled.Consortium`) and passed explicitly to everything that
+prints a count: a section function is handed the chapter and hands ``chapter.disclosure``
+on, to the tables it computes (a :class:`bridge_hsct.render.tables.Table` carries it to its
+page and its CSV/Excel downloads), the figures it draws (numbers at risk), the sentences it
+writes and the recorder of the Results text. Most of them take it as a required argument,
+so that a call that forgets it fails instead of printing small counts; :data:`NO_SUPPRESSION`
+is the explicit choice of a caller that shows no patient's count (the synthetic cohort's
+calibration page).
+
+Until :mod:`bridge_hsct.paper.audit` takes it explicitly too, the audit reads the
+disclosure "in force", a :class:`contextvars.ContextVar` that
+:func:`bridge_hsct.book.chapter.open_chapter` sets (:func:`put_in_force`) and the module
+functions :func:`count_text`, :func:`is_small`, :func:`suppress_counts` and
+:func:`min_cell_count` read (:func:`in_force`). Nothing else reads it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import math
 import re
@@ -94,17 +99,9 @@ class Disclosure:
                 out[column] = out[column].astype(object).where(~row_has_small, hidden)
         return out
 
-    @contextlib.contextmanager
-    def applied(self):
-        """Put this disclosure in force inside a ``with`` block; the previous one after."""
-        token = _IN_FORCE.set(self)
-        try:
-            yield self
-        finally:
-            _IN_FORCE.reset(token)
 
-
-#: No suppression: in force until a chapter puts its own.
+#: No suppression: what a caller passes when it shows no patient's count, and what is in
+#: force until a chapter puts its own.
 NO_SUPPRESSION = Disclosure(0)
 
 _IN_FORCE: contextvars.ContextVar[Disclosure] = contextvars.ContextVar(
@@ -118,8 +115,8 @@ def in_force() -> Disclosure:
 
 def put_in_force(disclosure: Disclosure) -> None:
     """Make `disclosure` the one in force for the rest of the current context (a notebook's
-    cells). Called by :func:`bridge_hsct.book.chapter.open_chapter`; code with a scope uses
-    ``with disclosure.applied():``."""
+    cells), for the audit's module-level reads. Called by
+    :func:`bridge_hsct.book.chapter.open_chapter`."""
     _IN_FORCE.set(disclosure)
 
 

@@ -22,7 +22,7 @@ from cycler import cycler  # noqa: E402
 from ..stats.competing import cumulative_incidence, one_minus_km_incidence  # noqa: E402
 from ..stats.survival import km_table, months_to_days, numbers_at_risk, to_months  # noqa: E402
 from .data_label import destination  # noqa: E402
-from .disclosure import count_text  # noqa: E402
+from .disclosure import Disclosure  # noqa: E402
 from .escaping import one_line, plot_text  # noqa: E402
 from .formatting import p_phrase  # noqa: E402
 
@@ -162,7 +162,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
              p_value: float | None = None, test_name: str = "log-rank",
              heading: str = "", estimates: dict | None = None, bands: bool = True,
              horizon_months: float | None = None, landmark_months: float | None = None,
-             alpha: float = 0.05) -> plt.Figure:
+             alpha: float = 0.05, disclosure: Disclosure) -> plt.Figure:
     """Draw one panel of a survival or cumulative-incidence figure.
 
     The estimates are printed in a header between the title and the axes (the test's P
@@ -190,6 +190,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     landmark_months : draw a dotted vertical line at the landmark.
     alpha : one minus the confidence level of the bands; pass the ``alpha`` of the estimates
         printed in `estimates`, so that bands and numbers agree.
+    disclosure : the small-cell suppression of the numbers at risk (the chapter's).
 
     Returns
     -------
@@ -228,7 +229,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     for curve in curves:  # the widest number at risk, centred on x = 0
         counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event,
                                  months_to_days(axis.ticks / axis.per_month))
-        widest = max([widest] + [len(count_text(k, thousands=True)) for k in counts])
+        widest = max([widest] + [len(disclosure.count_text(k, thousands=True)) for k in counts])
     char = 0.64 * FONT / 72  # a digit of DejaVu Sans, in inches
     left = min(0.45 * WIDTH, max(0.8, 0.12 + char * (labels + widest / 2) + 0.1))
     right = 0.05 + char * widest / 2 + 0.05
@@ -271,7 +272,7 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
             counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event,
                                      months_to_days(axis.ticks / axis.per_month))
             for x, k in zip(axis.ticks, counts, strict=True):
-                risk.text(x, n - 1 - row, count_text(k, thousands=True), ha="center",
+                risk.text(x, n - 1 - row, disclosure.count_text(k, thousands=True), ha="center",
                           va="center", fontsize=FONT, color=curve.colour)
         risk.set_yticks(range(n), [plot_text(c.label) for c in reversed(curves)],
                         fontsize=FONT)

@@ -3,7 +3,8 @@
 Every table of the book is a :class:`Table`: the frame the reader sees (strings), the tidy
 numbers behind it (the download), and the notes under it. ``table.render(...)`` shows it (or,
 with no rows, a note saying why) and ``table.save(folder, name)`` writes its numbers as CSV
-and XLSX; both pass the small-cell suppression of :mod:`.disclosure`. A table without rows is
+and XLSX; both pass the small-cell suppression of the table's own :mod:`.disclosure`, given
+when it is computed (the chapter's). A table without rows is
 never written (a header-only file is no download): ``save`` returns None and
 ``table.download(...)`` then says which columns it needs instead of linking a missing file.
 """
@@ -24,7 +25,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from .data_label import destination, sidecar
-from .disclosure import suppress_counts
+from .disclosure import Disclosure
 from .escaping import markdown_code, spreadsheet_frame, spreadsheet_text
 
 TEST_MARKS = "*†‡§¶#"
@@ -45,6 +46,8 @@ class Table:
     highlight : positions of the displayed rows to highlight.
     needs : the cohort columns the table is computed from (any one of them gives it a
         line), named when the table is left out.
+    disclosure : the small-cell suppression its display was written with, and that its
+        page and downloads pass (keyword only, required: a table never goes without one).
     """
 
     display: pd.DataFrame
@@ -53,19 +56,22 @@ class Table:
     omitted: list = field(default_factory=list)
     highlight: list[int] = field(default_factory=list)
     needs: tuple[str, ...] = ()
+    disclosure: Disclosure = field(kw_only=True)
 
     def render(self, title: str, subtitle: str = "", *, notes: list[str] = (), **options):
         """The table as great-tables (see :func:`render_table` for `options`), with its own
         notes and then `notes`; a table without rows becomes a note saying why."""
         return render_or_note(self.display, [*self.notes, *notes], title=title,
-                              subtitle=subtitle, highlight=self.highlight, **options)
+                              subtitle=subtitle, highlight=self.highlight,
+                              disclosure=self.disclosure, **options)
 
     def save(self, where, name: str, label: str | None = None) -> Path | None:
         """Write :attr:`numbers` as ``name.csv`` and ``name.xlsx`` (see :func:`save_table`),
         the workbook led by the table as shown; None, and no file, when it has no rows.
         `where` is a folder or a chapter (whose data path labels the files)."""
-        shown = shown_table(self.display, self.notes) if not self.display.empty else None
-        return save_table(self.numbers, where, name, shown, label)
+        shown = (shown_table(self.display, self.notes, disclosure=self.disclosure)
+                 if not self.display.empty else None)
+        return save_table(self.numbers, where, name, shown, label, disclosure=self.disclosure)
 
     def download(self, csv: Path | None, what: str, contents: str = "") -> Markdown:
         """The download line of this table saved at `csv` (see :func:`download_markdown`)."""
@@ -99,27 +105,31 @@ def download_markdown(csv: Path | None, what: str, contents: str = "",
                     + source)
 
 
-def render_or_note(display: pd.DataFrame, notes: list[str], **options):
-    """:func:`render_table` of `display`, or, when it has no rows, a visible MyST note saying
-    why (so that the chapter still builds)."""
+def render_or_note(display: pd.DataFrame, notes: list[str], *, disclosure: Disclosure,
+                   **options):
+    """:func:`render_table` of `display` (`options` are its), or, when it has no rows, a
+    visible MyST note saying why (so that the chapter still builds)."""
     if display.empty:
         title = options.get("title", "This table")
         why = " ".join(notes) or "The data have none of its columns."
         return Markdown(f"```{{admonition}} {title}: left out\n:class: note\n{why}\n```\n")
-    return render_table(display, notes=notes, **options)
+    return render_table(display, notes=notes, disclosure=disclosure, **options)
 
 
 def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
                  notes: list[str] = (), stub: str = "Characteristic",
                  test_col: str | None = "Test", indent_col: str | None = "indent",
-                 table_id: str | None = None, highlight: list[int] = ()) -> GT:
+                 table_id: str | None = None, highlight: list[int] = (), *,
+                 disclosure: Disclosure) -> GT:
     """Render a display table (strings) as a great-tables table.
 
     The test named in ``test_col`` of each row becomes a footnote mark on its P value,
     rows with ``indent_col`` ≥ 1 are indented that many steps under their header row (shown
-    bold), and the rows at the positions in `highlight` are shaded.
+    bold), and the rows at the positions in `highlight` are shaded. Its counts pass
+    `disclosure` (:func:`shown_table`).
     """
-    body, steps, notes = shown_table(display, notes, test_col, indent_col)
+    body, steps, notes = shown_table(display, notes, test_col, indent_col,
+                                     disclosure=disclosure)
     table = GT(body, rowname_col=stub, id=table_id).tab_header(title=title, subtitle=subtitle)
     for step in sorted(set(steps) - {0}):
         table = table.tab_stub_indent(rows=[int(i) for i in steps.index[steps == step]],
@@ -135,9 +145,10 @@ def render_table(display: pd.DataFrame, title: str, subtitle: str = "",
 
 
 def shown_table(display: pd.DataFrame, notes: Sequence[str] = (), test_col: str | None = "Test",
-                indent_col: str | None = "indent") -> tuple[pd.DataFrame, pd.Series, list]:
+                indent_col: str | None = "indent", *,
+                disclosure: Disclosure) -> tuple[pd.DataFrame, pd.Series, list]:
     """What a reader sees of a display table, on the page and in its Excel file: the counts
-    passed through the disclosure, each P value with the mark of its test, the indentation
+    passed through `disclosure`, each P value with the mark of its test, the indentation
     step of each row (0: a header, shown bold), and the notes, the tests' first.
 
     Returns
@@ -146,7 +157,7 @@ def shown_table(display: pd.DataFrame, notes: Sequence[str] = (), test_col: str 
     steps : the indentation step of each row, by position.
     notes : the tests' footnotes followed by `notes`.
     """
-    body = suppress_counts(display).copy()  # the one gate every displayed table passes
+    body = disclosure.suppress_counts(display).copy()  # the gate every displayed table passes
     notes = list(notes)
     if test_col and test_col in body:
         tests = [t for t in dict.fromkeys(body[test_col]) if t]
@@ -176,11 +187,13 @@ def abbreviations_note(display: pd.DataFrame, glossary: dict[str, str]) -> str:
 
 def save_table(frame: pd.DataFrame, where, name: str,
                shown: tuple[pd.DataFrame, pd.Series, list] | None = None,
-               label: str | None = None) -> Path | None:
+               label: str | None = None, *, disclosure: Disclosure | None = None
+               ) -> Path | None:
     """Write a table as ``name.csv`` and ``name.xlsx``; return the CSV path.
 
-    `where` is a folder, or a chapter: its output folder, and the provenance label of its
-    data (:mod:`bridge_hsct.render.data_label`), which `label` replaces when given. A
+    `where` is a folder, or a chapter: its output folder, its disclosure (which
+    `disclosure` replaces when given; a bare folder needs one) and the provenance label of
+    its data (:mod:`bridge_hsct.render.data_label`), which `label` replaces when given. A
     labelled table gets a ``Notes`` sheet in its workbook (the label first) and a sidecar
     ``name.csv.txt`` beside its CSV (the CSV itself stays the tidy table, header on its
     first line); an unlabelled one has neither.
@@ -198,7 +211,17 @@ def save_table(frame: pd.DataFrame, where, name: str,
     that a spreadsheet would run as a formula (``=1+2``, ``@SUM(…)``) is kept as text: with
     a leading ``'`` in the CSV, as a text cell in the workbook. Both files are the same bytes
     for the same table (no creation time inside).
+
+    Raises
+    ------
+    TypeError
+        When `where` is a bare folder and no `disclosure` is given.
     """
+    if disclosure is None:
+        disclosure = getattr(where, "disclosure", None)
+    if disclosure is None:  # a silent default would write small counts
+        raise TypeError(f"save_table({name!r}) in a folder needs a disclosure (the chapter's, "
+                        "or NO_SUPPRESSION for data that describe nobody)")
     folder, label = destination(where, label)
     path = folder / f"{name}.csv"
     sidecar(path).unlink(missing_ok=True)
@@ -206,7 +229,7 @@ def save_table(frame: pd.DataFrame, where, name: str,
         path.unlink(missing_ok=True)
         (folder / f"{name}.xlsx").unlink(missing_ok=True)
         return None
-    frame = suppress_counts(frame)
+    frame = disclosure.suppress_counts(frame)
     folder.mkdir(parents=True, exist_ok=True)
     spreadsheet_frame(frame).to_csv(path, index=False)
     (folder / f"{name}.xlsx").write_bytes(workbook_bytes(frame, name[:31], shown, label))

@@ -15,10 +15,7 @@ import pandas as pd  # noqa: E402
 from ...cohort.endpoints import (  # noqa: E402
     ENDPOINTS,
 )
-from ...render.disclosure import (  # noqa: E402
-    count_text,
-    is_small,
-)
+from ...render.disclosure import Disclosure  # noqa: E402
 from ...render.escaping import plot_text  # noqa: E402
 from ...render.figures import (  # noqa: E402
     FONT,
@@ -63,9 +60,9 @@ def _ratios_text(ratios: list, reference, robust: bool) -> str:
 
 
 def _risk_table(fig, cell, ax, time, group, weights, groups, colours, ticks,
-                weighted: bool) -> None:
+                weighted: bool, disclosure: Disclosure) -> None:
     """Numbers (or weighted numbers) at risk under a panel, hidden where the patients behind
-    them are too few (the disclosure in force)."""
+    them are too few for `disclosure`."""
     risk = fig.add_subplot(cell, sharex=ax)
     days = months_to_days(ticks)
     for row, name in enumerate(groups):
@@ -73,8 +70,8 @@ def _risk_table(fig, cell, ax, time, group, weights, groups, colours, ticks,
         counts = weighted_at_risk(time[part], weights[part], days)
         patients = weighted_at_risk(time[part], np.ones(part.sum()), days)
         for x, count, n in zip(ticks, counts, patients, strict=True):
-            shown = (f"{count:.1f}" if weighted and not is_small(round(n))
-                     else count_text(round(n)))
+            shown = (f"{count:.1f}" if weighted and not disclosure.is_small(round(n))
+                     else disclosure.count_text(round(n)))
             risk.text(x, len(groups) - 1 - row, shown, ha="center", va="center",
                       fontsize=FONT - 1, color=colours[name])
     risk.set_yticks(range(len(groups)), [plot_text(g) for g in reversed(groups)], fontsize=FONT - 1)
@@ -88,12 +85,14 @@ def _risk_table(fig, cell, ax, time, group, weights, groups, colours, ticks,
 
 
 def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame, title: str,
-                landmark_months: float | None = None) -> plt.Figure:
+                landmark_months: float | None = None, *,
+                disclosure: Disclosure) -> plt.Figure:
     """Unadjusted (top) and IPTW-weighted (bottom) Kaplan–Meier curves of one endpoint, one
     above the other in a panel as wide as the book's others (legible on a phone).
 
     Each shows the curves of every group, censoring ticks, the hazard ratios of its analysis
-    and, under the axis, the number (top) or weighted number (bottom) at risk. Drawn inside
+    and, under the axis, the number (top) or weighted number (bottom) at risk, through
+    `disclosure` (the chapter's). Drawn inside
     :func:`bridge_hsct.render.figures.figure_style`.
     """
     groups = weighting.groups
@@ -132,7 +131,7 @@ def iptw_figure(result: OutcomeResult, weighting: Weighting, data: pd.DataFrame,
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(groups),
                       frameon=False, fontsize=FONT - 1)
             _risk_table(fig, grid[2 * row + 1, 0], ax, time, group, weights, groups, colours,
-                        ticks, analysis == "iptw")
+                        ticks, analysis == "iptw", disclosure)
         fig.subplots_adjust(left=0.3, right=0.97, top=0.93, bottom=0.03)
     return fig
 

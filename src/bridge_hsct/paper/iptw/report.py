@@ -22,12 +22,7 @@ from ...cohort.endpoints import (  # noqa: E402
     missing_columns,
 )
 from ...render.data_label import sidecar  # noqa: E402
-from ...render.disclosure import (  # noqa: E402
-    NO_SUPPRESSION,
-    Disclosure,
-    count_text,
-    is_small,
-)
+from ...render.disclosure import Disclosure  # noqa: E402
 from ...render.escaping import markdown_code, markdown_text  # noqa: E402
 from ...render.figures import (  # noqa: E402
     save_figure,
@@ -77,22 +72,13 @@ from .words import (  # noqa: E402  # noqa: E402
 FIGURE_LABELS = dict(zip(IPTW_ENDPOINTS, "ABCD", strict=True))
 
 
-def _disclosed(part):
-    """A part of :class:`IptwReport` computed under the report's disclosure."""
-    @functools.wraps(part)
-    def shown(report: IptwReport):
-        with report.disclosure.applied():
-            return part(report)
-    return shown
-
-
 def _unless_skipped(part):
     """A part of :class:`IptwReport` that shows nothing when the analysis was not run (None:
-    an empty Markdown would be shown as its text repr), under the report's disclosure."""
+    an empty Markdown would be shown as its text repr)."""
     @functools.wraps(part)
     def shown(report: IptwReport):
         return None if report.skipped else part(report)
-    return _disclosed(shown)
+    return shown
 
 
 @dataclass
@@ -100,16 +86,16 @@ class IptwReport:
     """Everything the IPTW chapter shows, computed and saved by :func:`iptw_report`.
 
     Each method returns what one notebook cell displays: a great-tables table, or Markdown
-    (text, figures), with counts under the chapter's disclosure. When the analysis was not
-    run (``skipped``), :meth:`describe_weights` says why in a sentence and every other part
-    is None (nothing shown).
+    (text, figures), with counts through `disclosure`, the chapter's (keyword only,
+    required). When the analysis was not run (``skipped``), :meth:`describe_weights` says
+    why in a sentence and every other part is None (nothing shown).
     """
 
     groups: list
     landmark_months: float
     alpha: float
     group_label: str = "group"
-    disclosure: Disclosure = NO_SUPPRESSION
+    disclosure: Disclosure = field(kw_only=True)
     skipped: str | None = None
     left_out: dict = field(default_factory=dict)
     weighting: Weighting | None = None
@@ -133,7 +119,6 @@ class IptwReport:
                 + "; ".join(f"{markdown_text(g)} ({why})" for g, why in self.left_out.items())
                 + ".\n\n")
 
-    @_disclosed
     def describe_weights(self) -> Markdown:
         """The model, the weights, their truncation and the balance, in words; or why the
         analysis was not run."""
@@ -141,7 +126,8 @@ class IptwReport:
             return Markdown(f":::{{note}} IPTW analysis not run\n{self.skipped}.\n:::\n")
         unknown = f"{self.unknown}\n\n" if self.unknown else ""
         return Markdown(unknown + self._left_out_sentence()
-                        + weighting_text(self.weighting, self.balance))
+                        + weighting_text(self.weighting, self.balance,
+                                         disclosure=self.disclosure))
 
     @_unless_skipped
     def propensity_table(self):
@@ -161,12 +147,12 @@ class IptwReport:
                             notes=[f"Ridge penalty λ = {self.weighting.model.fit.penalty:g}; "
                                    "the intercepts are not penalised."],
                             stub="Term", test_col=None, indent_col=None,
-                            table_id="iptw-propensity-model")
+                            table_id="iptw-propensity-model", disclosure=self.disclosure)
 
     @_unless_skipped
     def weights_table(self):
         """Propensities and weights per group, with the truncation."""
-        summary = self.weighting.summary()
+        summary, disclosure = self.weighting.summary(), self.disclosure
         frame = pd.DataFrame({
             "Group": summary["group"].astype(str), "n": summary["n"],
             "Propensity, range": [f"{a:.2f}–{b:.2f}" for a, b in
@@ -175,9 +161,9 @@ class IptwReport:
             "Weight, range": [f"{a:.2f}–{b:.2f}" for a, b in
                               zip(summary["weight_min"], summary["weight_max"], strict=True)],
             "Mean weight": summary["weight_mean"].map(lambda v: f"{v:.2f}"),
-            "Sum of weights": [count_text(r["n"]) if is_small(r["n"])
+            "Sum of weights": [disclosure.count_text(r["n"]) if disclosure.is_small(r["n"])
                                else f"{r['weight_sum']:.1f}" for _, r in summary.iterrows()],
-            "Effective n": [effective_n_text(r) for _, r in summary.iterrows()],
+            "Effective n": [effective_n_text(r, disclosure) for _, r in summary.iterrows()],
             "Truncated": summary["n_trimmed"],
         })
         trim = self.weighting.trimming
@@ -190,7 +176,7 @@ class IptwReport:
                                    f"({trim.upper_bound:.3f}) percentiles of all weights.",
                                    "Effective n: Kish's (Σw)² / Σw²."],
                             stub="Group", test_col=None, indent_col=None,
-                            table_id="iptw-weights")
+                            table_id="iptw-weights", disclosure=disclosure)
 
     @_unless_skipped
     def covariate_balance(self):
@@ -207,7 +193,8 @@ class IptwReport:
                                    "imbalance.",
                                    "In model: the covariate is one of the propensity model's "
                                    "confounders."],
-                            stub="Covariate", test_col=None, table_id="iptw-balance")
+                            stub="Covariate", test_col=None, table_id="iptw-balance",
+                            disclosure=self.disclosure)
 
     @_unless_skipped
     def balance_plot(self) -> Markdown:
@@ -225,12 +212,13 @@ class IptwReport:
     @_unless_skipped
     def describe_limits(self) -> Markdown:
         """What the cohort's size can support, in words."""
-        return Markdown(limits_text(self.weighting, self.outcomes, self.all_terms))
+        return Markdown(limits_text(self.weighting, self.outcomes, self.all_terms,
+                                    disclosure=self.disclosure))
 
     @_unless_skipped
     def describe_events(self) -> Markdown:
         """Events per group and endpoint, as bullets."""
-        return Markdown(events_text(self.outcomes))
+        return Markdown(events_text(self.outcomes, disclosure=self.disclosure))
 
     def _caption(self, name: str, result: OutcomeResult, label: str) -> str:
         hrs = "; ".join(f"{markdown_text(h.group)} vs {markdown_text(self.reference)}: "
@@ -283,12 +271,13 @@ class IptwReport:
         return render_table(hazard_ratio_display(self.outcomes, self.groups),
                             title="Hazard ratios without and with weighting",
                             subtitle=f"Each group vs {self.reference}", notes=notes,
-                            stub="Analysis", test_col=None, table_id="iptw-hazard-ratios")
+                            stub="Analysis", test_col=None, table_id="iptw-hazard-ratios",
+                            disclosure=self.disclosure)
 
     @_unless_skipped
     def landmark_table(self):
         """Estimates at the landmark without and with weighting."""
-        when = f"{self.landmark_months:g} months"
+        when, disclosure = f"{self.landmark_months:g} months", self.disclosure
         rows = []
         for name, part in self.outcomes["landmarks"].groupby("endpoint", sort=False):
             rows.append([f"{ENDPOINTS[name].label} ({part['quantity'].iloc[0]})",
@@ -297,7 +286,7 @@ class IptwReport:
                 plain = part[(part["group"] == group) & (part["analysis"] == "unadjusted")]
                 weighted = part[(part["group"] == group) & (part["analysis"] == "iptw")]
                 n = int(plain["n"].iloc[0])
-                rows.append([str(group), n, count_text(n) if is_small(n)
+                rows.append([str(group), n, disclosure.count_text(n) if disclosure.is_small(n)
                              else f"{weighted['weighted_n'].iloc[0]:.1f}",
                              _percent(plain["estimate"].iloc[0]),
                              _percent(weighted["estimate"].iloc[0]), 1])
@@ -308,12 +297,13 @@ class IptwReport:
                             notes=["No confidence intervals for weighted estimates: the "
                                    "usual (Greenwood) ones would ignore the weights' "
                                    "estimation."],
-                            stub="Endpoint", test_col=None, table_id="iptw-landmarks")
+                            stub="Endpoint", test_col=None, table_id="iptw-landmarks",
+                            disclosure=disclosure)
 
     @_unless_skipped
     def sensitivity_table(self):
         """Weighted hazard ratios under other penalties and truncations."""
-        return render_table(sensitivity_display(self.sensitivity),
+        return render_table(sensitivity_display(self.sensitivity, disclosure=self.disclosure),
                             title="How much the answer depends on the weighting choices",
                             subtitle=f"IPTW Cox hazard ratio of each group vs "
                                      f"{self.reference}, robust SE",
@@ -322,7 +312,8 @@ class IptwReport:
                                    f"{DEFAULT_PENALTY:g}, truncated at the "
                                    f"{ordinal(DEFAULT_TRIM_PERCENTILES[0])} and "
                                    f"{ordinal(DEFAULT_TRIM_PERCENTILES[1])} percentiles."],
-                            stub="Weighting", test_col=None, table_id="iptw-sensitivity")
+                            stub="Weighting", test_col=None, table_id="iptw-sensitivity",
+                            disclosure=self.disclosure)
 
     @_unless_skipped
     def downloads(self) -> Markdown | None:
@@ -409,15 +400,15 @@ def iptw_report(chapter, confounders=DEFAULT_CONFOUNDERS, penalty: float = DEFAU
                               + ", ".join(in_sentence(ENDPOINTS[n].label)
                                           for n in IPTW_ENDPOINTS) + ")")
     report = IptwReport(groups, chapter.landmark_months, chapter.alpha, chapter.group_label,
-                        chapter.disclosure, skipped, left_out, unknown=unknown)
+                        skipped=skipped, left_out=left_out, unknown=unknown,
+                        disclosure=chapter.disclosure)
     if skipped:
         return report
     report.weighting, report.skipped = _weigh(chapter, groups, confounders, penalty,
                                               trim_percentiles)
     if report.skipped:
         return report
-    with chapter.disclosure.applied():
-        _compute_and_save(report, chapter, confounders)
+    _compute_and_save(report, chapter, confounders)
     return report
 
 
@@ -431,8 +422,8 @@ def _with_known_status(chapter):
         unknown |= ~known_status(chapter.data, name)
     if not unknown.any():
         return chapter, ""
-    k = int(unknown.sum())
-    sentence = (f"{count_text(k)} patient{'s' if k != 1 else ''} with a blank status for one "
+    shown = chapter.disclosure.count_text(int(unknown.sum()))
+    sentence = (f"{shown} patient{'' if shown == '1' else 's'} with a blank status for one "
                 "of the endpoints below (unknown, not \"no event\") are left out of the whole "
                 "analysis, so that the weights and every outcome concern the same patients.")
     return replace(chapter, data=chapter.data[~unknown]), sentence
@@ -451,7 +442,8 @@ def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
         if result.skipped:
             continue
         title = f"{FIGURE_LABELS.get(name, '')}  {ENDPOINTS[name].label}".strip()
-        figure = iptw_figure(result, weighting, data, title, chapter.landmark_months)
+        figure = iptw_figure(result, weighting, data, title, chapter.landmark_months,
+                             disclosure=chapter.disclosure)
         report.figures[name] = save_figure(figure, chapter,
                                            f"figure_s6{FIGURE_LABELS[name]}".lower())
         plt.close(figure)

@@ -1,5 +1,5 @@
 """The IPTW chapter's words: every judgement follows the computed numbers and the stated
-rules of thumb."""
+rules of thumb; every count passes the chapter's disclosure, handed to each function."""
 
 from __future__ import annotations
 
@@ -11,11 +11,7 @@ import pandas as pd
 from ...cohort.endpoints import (
     ENDPOINTS,
 )
-from ...render.disclosure import (
-    count_text,
-    is_small,
-    min_cell_count,
-)
+from ...render.disclosure import Disclosure
 from ...render.escaping import markdown_text
 from ...render.formatting import ci_label, format_p, in_sentence, result_alpha
 from ...stats.weighting import (
@@ -39,13 +35,13 @@ def _listed(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _model_sentence(model: PropensityModel) -> str:
+def _model_sentence(model: PropensityModel, disclosure: Disclosure) -> str:
     used = ", ".join(t.label for t in model.terms) or "no covariate"
     kind = "logistic" if len(model.groups) == 2 else "multinomial logistic"
     skipped = (" Left out: " + ", ".join(f"{v} ({why})" for v, why in model.skipped.items())
                + "." if model.skipped else "")
     imputed = (" Missing values replaced by the mean: " + ", ".join(
-        f"{k} ({count_text(n)})" for k, n in model.fit.imputed.items()) + "."
+        f"{k} ({disclosure.count_text(n)})" for k, n in model.fit.imputed.items()) + "."
         if model.fit.imputed else "")
     penalty = (f"a ridge penalty λ = {model.fit.penalty:g} on the standardised coefficients"
                if model.fit.penalty > 0 else "no penalty (maximum likelihood)")
@@ -60,12 +56,13 @@ def _model_sentence(model: PropensityModel) -> str:
 MEAN_WEIGHT_TOLERANCE = 0.1
 
 
-def _weights_sentence(summary: pd.DataFrame) -> str:
+def _weights_sentence(summary: pd.DataFrame, disclosure: Disclosure) -> str:
     groups = "; ".join(
-        f"{markdown_text(r['group'])}: {count_text(r['n'])} patients, propensity of their "
-        f"own group {r['propensity_min']:.2f}–{r['propensity_max']:.2f}, weights "
+        f"{markdown_text(r['group'])}: {disclosure.count_text(r['n'])} patients, propensity "
+        f"of their own group {r['propensity_min']:.2f}–{r['propensity_max']:.2f}, weights "
         f"{r['weight_min']:.2f}–{r['weight_max']:.2f} with mean {r['weight_mean']:.2f}, "
-        f"effective sample size {effective_n_text(r)}" for _, r in summary.iterrows())
+        f"effective sample size {effective_n_text(r, disclosure)}"
+        for _, r in summary.iterrows())
     far = summary[(summary["weight_mean"] - 1).abs() > MEAN_WEIGHT_TOLERANCE]
     if far.empty:
         verdict = (f"The mean weight is within {MEAN_WEIGHT_TOLERANCE:g} of 1 in every group, "
@@ -105,25 +102,28 @@ def _balance_sentence(balance: pd.DataFrame, reference) -> str:
     return f"**Balance.** {counts} {verdict}{whole}"
 
 
-def weighting_text(weighting: Weighting, balance: pd.DataFrame) -> str:
+def weighting_text(weighting: Weighting, balance: pd.DataFrame, *,
+                   disclosure: Disclosure) -> str:
     """Computed paragraphs about the model, the weights, their truncation and the balance
-    (MyST Markdown)."""
-    trim = weighting.trimming
+    (MyST Markdown), counts through `disclosure`."""
+    trim, count_text = weighting.trimming, disclosure.count_text
     truncation = (
         f"**Truncation.** Weights outside the {ordinal(trim.lower_percentile)} and "
         f"{ordinal(trim.upper_percentile)} percentiles ({trim.lower_bound:.2f} and "
         f"{trim.upper_bound:.2f}) were set to those bounds: {count_text(trim.n_trimmed)} "
         f"weight{'s' if trim.n_trimmed != 1 else ''} changed ({count_text(trim.n_below)} "
         f"raised, {count_text(trim.n_above)} lowered).")
-    return "\n\n".join([_model_sentence(weighting.model),
-                        _weights_sentence(weighting.summary()), truncation,
+    return "\n\n".join([_model_sentence(weighting.model, disclosure),
+                        _weights_sentence(weighting.summary(), disclosure), truncation,
                         _balance_sentence(balance, weighting.model.reference)])
 
 
-def _per_term_sentence(smallest, terms: int, penalty: float, what: str) -> str:
+def _per_term_sentence(smallest, terms: int, penalty: float, what: str,
+                       disclosure: Disclosure) -> str:
     """Patients of the smallest group per term of a model, against the rule of thumb."""
     ratio = smallest["n"] / terms
-    shown = (f"fewer than {min_cell_count() / terms:.1f}" if is_small(smallest["n"])
+    shown = (f"fewer than {disclosure.min_cell_count / terms:.1f}"
+             if disclosure.is_small(smallest["n"])
              else f"{ratio:.1f}")  # the ratio would give the hidden count away
     if ratio >= PATIENTS_PER_TERM:
         return (f"{what} has {terms} terms, {shown} patients of the smallest group per term: "
@@ -182,7 +182,8 @@ def _intervals_sentence(outcomes: dict, reference) -> str:
     return text
 
 
-def limits_text(weighting: Weighting, outcomes: dict, all_terms: int) -> str:
+def limits_text(weighting: Weighting, outcomes: dict, all_terms: int, *,
+                disclosure: Disclosure) -> str:
     """Computed paragraph on the size of the cohort against what the analysis asks of it.
 
     Parameters
@@ -190,8 +191,9 @@ def limits_text(weighting: Weighting, outcomes: dict, all_terms: int) -> str:
     weighting, outcomes : outputs of :func:`iptw` and :func:`iptw_outcomes`.
     all_terms : terms of a model of every Table 1 characteristic (the paper's "all
         covariates"), coded for a regression.
+    disclosure : the small-cell suppression of its counts (the chapter's).
     """
-    summary = weighting.summary()
+    summary, count_text = weighting.summary(), disclosure.count_text
     smallest = summary.loc[summary["n"].idxmin()]
     group = markdown_text(smallest["group"])
     terms, penalty = len(weighting.model.terms), weighting.model.fit.penalty
@@ -199,15 +201,16 @@ def limits_text(weighting: Weighting, outcomes: dict, all_terms: int) -> str:
             f"{len(summary)} groups analysed; the smallest, {group}, has "
             f"{count_text(smallest['n'])}. ")
     if terms:
-        text += _per_term_sentence(smallest, terms, penalty, "The propensity model")
+        text += _per_term_sentence(smallest, terms, penalty, "The propensity model",
+                                   disclosure)
     else:
         text += ("The propensity model has no covariate term, so every weight is 1 and the "
                  "weighted analysis repeats the unadjusted one.")
     if all_terms:
         text += " " + _per_term_sentence(smallest, all_terms, penalty,
                                          "A model of every Table 1 characteristic (the "
-                                         "paper's \"all covariates\")")
-    effective = ", ".join(f"{markdown_text(r['group'])} {effective_n_text(r)}"
+                                         "paper's \"all covariates\")", disclosure)
+    effective = ", ".join(f"{markdown_text(r['group'])} {effective_n_text(r, disclosure)}"
                           for _, r in summary.iterrows())
     text += f" After weighting the groups count as {effective} patients (effective sample size)."
     text += _events_sentence(outcomes, len(weighting.groups) - 1)
@@ -222,9 +225,10 @@ def ordinal(x: float) -> str:
     return f"{n}{suffix}"
 
 
-def events_text(outcomes: dict) -> str:
-    """Computed bullets: how many events each group contributes to each endpoint."""
-    lines = []
+def events_text(outcomes: dict, *, disclosure: Disclosure) -> str:
+    """Computed bullets: how many events each group contributes to each endpoint, counts
+    through `disclosure`."""
+    lines, count_text = [], disclosure.count_text
     for name, result in outcomes["results"].items():
         label = ENDPOINTS[name].label
         if result.skipped:
@@ -285,9 +289,10 @@ def hazard_ratio_display(outcomes: dict, groups: list) -> pd.DataFrame:
                                        "indent"])
 
 
-def sensitivity_display(sensitivity: pd.DataFrame) -> pd.DataFrame:
+def sensitivity_display(sensitivity: pd.DataFrame, *, disclosure: Disclosure) -> pd.DataFrame:
     """Readable sensitivity table: one header per endpoint, one line per choice and group
-    (the header names the level of the table's ``alpha``)."""
+    (the header names the level of the table's ``alpha``; the smallest group's size through
+    `disclosure`)."""
     rows = []
     for name, part in sensitivity.groupby("endpoint", sort=False):
         rows.append([ENDPOINTS[name].label, "", "", "", "", "", 0])
@@ -303,7 +308,8 @@ def sensitivity_display(sensitivity: pd.DataFrame) -> pd.DataFrame:
                          f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})",
                          format_p(r["p_value"]),
                          effective_n_text({"n": r["smallest_group_n"],
-                                     "effective_n": r["smallest_effective_n"]}),
+                                           "effective_n": r["smallest_effective_n"]},
+                                          disclosure),
                          f"{r['max_abs_smd_after']:.2f}", 1])
     ci = ci_label(result_alpha(sensitivity)) if len(sensitivity) else "CI"
     return pd.DataFrame(rows, columns=["Weighting", "Group vs reference", f"HR ({ci}), robust",
@@ -311,6 +317,8 @@ def sensitivity_display(sensitivity: pd.DataFrame) -> pd.DataFrame:
                                        "Largest |SMD| of model terms", "indent"])
 
 
-def effective_n_text(row) -> str:
-    """A group's effective sample size, or its hidden count when the group is small."""
-    return count_text(row["n"]) if is_small(row["n"]) else f"{row['effective_n']:.1f}"
+def effective_n_text(row, disclosure: Disclosure) -> str:
+    """A group's effective sample size, or its hidden count when the group is small (for
+    `disclosure`)."""
+    return (disclosure.count_text(row["n"]) if disclosure.is_small(row["n"])
+            else f"{row['effective_n']:.1f}")
