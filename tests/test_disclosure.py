@@ -19,6 +19,7 @@ from bridge_hsct.render import disclosure
 from bridge_hsct.render.descriptive import n_percent
 from bridge_hsct.render.figures import km_panel
 from bridge_hsct.render.formatting import group_header
+from bridge_hsct.render.tables import save_table
 from conftest import page_text, path_text, site_files, small_cohort
 
 K = 5
@@ -79,6 +80,17 @@ def test_a_section_prints_through_the_disclosure_it_is_handed(tmp_path, k, in_fo
                if m.group(1).lower() not in TICK_COLOURS]
     assert ("3" in at_risk) == (not k)
     assert f"(n = {three}," in panel.caption
+
+
+def test_a_download_in_a_bare_folder_needs_a_disclosure(tmp_path):
+    """A folder, unlike a chapter, has no disclosure: saving there without one fails rather
+    than writing small counts."""
+    with pytest.raises(TypeError, match="needs a disclosure"):
+        save_table(pd.DataFrame({"n": [3]}), tmp_path, "counts")
+    assert not list(tmp_path.iterdir())
+    written = pd.read_csv(save_table(pd.DataFrame({"n": [3]}), tmp_path, "counts",
+                                     disclosure=SUPPRESSED))
+    assert written["n"].tolist() == ["< 5"]
 
 
 def test_the_disclosure_in_force_is_the_context_s_own():
