@@ -201,12 +201,12 @@ def test_zoster_hhv6_and_their_combined_column_must_agree(write_csv):
     data.loc[3, "hzv_hhv6_reactivation"] = 1                         # row 5: neither part
     found = {(p.column, p.row, p.rule) for p in problems_of(write_csv(data))}
     assert found == {
-        ("hzv_reactivation", 3, "`hzv_reactivation` = 1 requires `hzv_hhv6_reactivation` = 1"),
-        ("hzv_hhv6_reactivation", 5, "`hzv_hhv6_reactivation` = 1 requires "
-         "`hzv_reactivation` = 1 or `hhv6_reactivation` = 1")}
-    # a blank part is unknown, not "no": the combined 1 may come from it
-    data.loc[1, "hzv_hhv6_reactivation"] = 1
-    data["hhv6_reactivation"] = data["hhv6_reactivation"].astype(float)
+        ("hzv_reactivation", 3, "`hzv_reactivation` = 1 but `hzv_hhv6_reactivation` = 0"),
+        ("hzv_hhv6_reactivation", 5, "`hzv_hhv6_reactivation` = 1 but "
+         "`hzv_reactivation` = 0 and `hhv6_reactivation` = 0")}
+    # a blank is unknown, not "no": it contradicts nothing
+    data = data.astype({"hzv_hhv6_reactivation": float, "hhv6_reactivation": float})
+    data.loc[1, "hzv_hhv6_reactivation"] = None
     data.loc[3, "hhv6_reactivation"] = None
     assert len(load_cohort(write_csv(data))) == len(data)
 

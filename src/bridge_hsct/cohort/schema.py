@@ -256,16 +256,25 @@ def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
     return _cross_rule(check, stronger, rule, shown)
 
 
-def _either_part(whole: str, parts: tuple[str, str]) -> pa.Check:
-    """`whole` = 1 needs one of `parts` = 1 when both parts are known (each part = 1 needs
-    `whole` = 1: see :func:`_implies`)."""
-    def check(df):
+def _part_of(parts: tuple[str, str], whole: str) -> list[pa.Check]:
+    """`whole` is 1 when either of `parts` is: a part at 1 with the whole at 0, or the whole
+    at 1 with both parts at 0, is a contradiction (a blank is unknown and contradicts
+    nothing)."""
+    def part_check(part):
+        def check(df):
+            if part not in df or whole not in df:
+                return True
+            return ~((df[part] == 1) & (df[whole] == 0))
+        return _cross_rule(check, part, f"`{part}` = 1 but `{whole}` = 0", (part, whole))
+
+    def whole_check(df):
         if whole not in df or not all(p in df for p in parts):
             return True
         return ~((df[whole] == 1) & (df[parts[0]] == 0) & (df[parts[1]] == 0))
 
-    return _cross_rule(check, whole, f"`{whole}` = 1 requires `{parts[0]}` = 1 or "
-                       f"`{parts[1]}` = 1", (whole, *parts))
+    rule = f"`{whole}` = 1 but `{parts[0]}` = 0 and `{parts[1]}` = 0"
+    return [part_check(p) for p in parts] + [_cross_rule(whole_check, whole, rule,
+                                                          (whole, *parts))]
 
 
 def _agents_match_kind(agents: str, kind: str, tbi: tuple[str, str]) -> pa.Check:
@@ -289,9 +298,7 @@ def cohort_schema() -> pa.DataFrameSchema:
     checks += [
         _implies("agvhd_3_4", "agvhd_2_4", days_order=True),
         _implies("cgvhd_severe", "cgvhd", days_order=False),
-        _implies("hzv_reactivation", "hzv_hhv6_reactivation", days_order=False),
-        _implies("hhv6_reactivation", "hzv_hhv6_reactivation", days_order=False),
-        _either_part("hzv_hhv6_reactivation", ("hzv_reactivation", "hhv6_reactivation")),
+        *_part_of(("hzv_reactivation", "hhv6_reactivation"), "hzv_hhv6_reactivation"),
         _agents_match_kind("conditioning_regimen", "conditioning", ("TBI/Cy", "TBI")),
     ]
     return pa.DataFrameSchema(

@@ -110,6 +110,8 @@ def simulate_cohort(n_patients: int, seed: int = 20250403, *, arms: Iterable[Arm
     arms = tuple(arms)
     columns = _baseline(rng, n_patients, arms)
     columns.update(_history(rng, columns, arms, whole_days))
+    # a stream of their own: adding these columns changed none of the others
+    columns.update(_treatment_details(np.random.default_rng([seed, 1]), columns))
     cohort = pd.DataFrame({v.name: columns[v.name] for v in VARIABLES
                            if v.name not in set(absent)})
     for name, share in blank_shares.items():
@@ -170,6 +172,26 @@ def _baseline(rng: np.random.Generator, n: int, arms: tuple[Arm, ...]) -> dict:
         "icans": (rng.random(n) < np.where(reference, 0.12, 0.05)).astype(int),
         "hsct_date": (FIRST_HSCT + pd.to_timedelta(hsct_day, unit="D")).strftime("%Y-%m-%d"),
         "_days_to_cutoff": (CUTOFF - FIRST_HSCT).days - hsct_day,
+    }
+
+
+def _treatment_details(rng: np.random.Generator, base: dict) -> dict:
+    """Conditioning agents, prophylaxis, ATG and the two herpesviruses, consistent with
+    `base`'s conditioning, donors and combined zoster/HHV-6 flag."""
+    n = len(base["patient_id"])
+    chemo = base["conditioning"] == "chemo"
+    regimen = np.where(chemo, np.where(rng.random(n) < 0.1, "Flu/Bu", "Bu/Cy"), "TBI/Cy")
+    older = (base["age_years"] > 40) & (base["donor_age_years"] > 40)
+    either = base["hzv_hhv6_reactivation"] == 1
+    zoster = either & (rng.random(n) < 0.85)
+    return {
+        "conditioning_regimen": regimen,
+        "gvhd_prophylaxis": np.where(regimen == "Flu/Bu", "PT-Cy", "MTX"),
+        "atg": (np.isin(base["donor_type"], ["HID", "MUD"])
+                | ((base["donor_type"] == "MSD") & older)).astype(int),
+        "hzv_reactivation": zoster.astype(int),
+        # whoever had either and no zoster had HHV-6
+        "hhv6_reactivation": (either & (~zoster | (rng.random(n) < 0.2))).astype(int),
     }
 
 
