@@ -13,6 +13,7 @@ from bridge_hsct.paper.multivariate import (
     model_frame,
     multivariate_table,
 )
+from bridge_hsct.render.disclosure import NO_SUPPRESSION
 from bridge_hsct.stats.cox_models import COX, FIRTH, RIDGE, cox_fit
 from conftest import small_cohort
 
@@ -34,7 +35,7 @@ def _cohort_with_factors():
 
 def test_table2_reports_every_model_and_events_per_variable():
     data = _cohort_with_factors()
-    result = multivariate_table(data)
+    result = multivariate_table(data, disclosure=NO_SUPPRESSION)
     numbers = result.numbers
     assert set(numbers["outcome"]) == set(TABLE2_MODELS)
     for outcome, covariates in TABLE2_MODELS.items():
@@ -50,7 +51,7 @@ def test_table2_reports_every_model_and_events_per_variable():
 
 
 def test_table2_labels_each_factor_after_its_name():
-    result = multivariate_table(_cohort_with_factors())
+    result = multivariate_table(_cohort_with_factors(), disclosure=NO_SUPPRESSION)
     numbers = result.numbers
     assert list(numbers.columns[3:5]) == ["covariate", "label"]
     assert (numbers["label"] == numbers["covariate"].map(lambda c: COVARIATES[c].label)).all()
@@ -60,13 +61,14 @@ def test_table2_labels_each_factor_after_its_name():
 
 def test_absent_columns_give_notes_not_errors():
     data = _cohort_with_factors().drop(columns=["donor_type", "cgvhd", "cgvhd_days"])
-    result = multivariate_table(data)
+    result = multivariate_table(data, disclosure=NO_SUPPRESSION)
     assert "cgvhd" not in set(result.numbers["outcome"])
     covariates = set(result.numbers["covariate"])
     assert "donor_haploidentical" not in covariates and "age_over_40" in covariates
     text = " ".join(result.notes)
     assert "Chronic GVHD" in text and "Haploidentical donor" in text
-    nothing = multivariate_table(small_cohort().drop(columns=["agvhd_3_4", "agvhd_3_4_days"]))
+    nothing = multivariate_table(small_cohort().drop(columns=["agvhd_3_4", "agvhd_3_4_days"]),
+                                 disclosure=NO_SUPPRESSION)
     assert nothing.numbers.empty and nothing.display.empty and len(nothing.notes) == 2
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..cohort.validate import ValidatedCohorts, check_group_order, check_landmark
 from ..paths import is_reference_cohort
-from ..render.disclosure import Disclosure, put_in_force
+from ..render.disclosure import Disclosure
 from .parameters import Parameters
 
 
@@ -100,7 +100,6 @@ def open_chapter(data_path: str, group_col: str = Parameters.group_col,
     chapter = Chapter(data, group_col, found, out, str(data_path), params.alpha,
                       params.landmark_months, Disclosure(params.min_cell_count),
                       group_noun(params.group_label, data_path))
-    put_in_force(chapter.disclosure)  # until paper/audit.py takes it explicitly
     return chapter
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS, derive, known_status, missing_columns
 from ..cohort.schema import BY_NAME
-from ..render.disclosure import is_small, min_cell_count
+from ..render.disclosure import NO_SUPPRESSION, Disclosure
 from ..render.tables import save_table
 from ..stats import group_tests
 from ..stats.survival import km_median, months_to_days, to_months
@@ -103,7 +103,9 @@ class Cohort:
         if self._table2 is None:
             from .multivariate import multivariate_table
 
-            self._table2 = multivariate_table(self.data, self.alpha).numbers
+            # numbers to compare, not shown: nothing to suppress here
+            self._table2 = multivariate_table(self.data, self.alpha,
+                                              disclosure=NO_SUPPRESSION).numbers
         return self._table2
 
 
@@ -591,17 +593,18 @@ COMPARISON_NOTE = (
     "compute (variables not collected, calendar facts of the study) are left blank, with "
     "the reason in the note.")
 
-def _hide_small_counts(audit: pd.DataFrame) -> pd.DataFrame:
+def _hide_small_counts(audit: pd.DataFrame, disclosure: Disclosure) -> pd.DataFrame:
     """Rows whose recomputed count is a small cell show neither it nor its comparison
     (a "reproduced" beside a published 3 would tell it); the scores are computed before."""
-    small = audit["statistic"].isin(["count", "n"]) & audit["recomputed"].map(is_small)
+    small = (audit["statistic"].isin(["count", "n"])
+             & audit["recomputed"].map(disclosure.is_small))
     if not small.any():
         return audit
     audit = audit.copy()
     audit.loc[small, ["recomputed", "difference"]] = np.nan
     audit.loc[small, "status"] = NOT_COMPUTABLE
-    audit.loc[small, "note"] = (f"suppressed: fewer than {min_cell_count()} patients "
-                                "(small-cell suppression)")
+    audit.loc[small, "note"] = (f"suppressed: fewer than {disclosure.min_cell_count} "
+                                "patients (small-cell suppression)")
     return audit
 
 
@@ -672,7 +675,7 @@ def _kinds_table(audit: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _reproduction(audit: pd.DataFrame) -> AuditReport:
+def _reproduction(audit: pd.DataFrame, disclosure: Disclosure) -> AuditReport:
     """The reference cohort's report: each number reproduced or not, and the scores."""
     by_section = audit_score(audit)
     overall = _overall(audit)
@@ -692,11 +695,11 @@ def _reproduction(audit: pd.DataFrame) -> AuditReport:
                f"in the paper, {counts.get(DIFFERS, 0)} differ, {counts.get(CONTRADICTED, 0)} "
                "are readings the paper itself contradicts, and "
                f"{counts.get(NOT_COMPUTABLE, 0)} cannot be computed from the data.")
-    return AuditReport(_hide_small_counts(audit), scores, overall, summary, VERDICT_RULES,
-                       kinds=_kinds_table(audit))
+    return AuditReport(_hide_small_counts(audit, disclosure), scores, overall, summary,
+                       VERDICT_RULES, kinds=_kinds_table(audit))
 
 
-def _comparison(audit: pd.DataFrame) -> AuditReport:
+def _comparison(audit: pd.DataFrame, disclosure: Disclosure) -> AuditReport:
     """Another cohort's report: the rows without verdicts, and by section how many
     published numbers the data can compute."""
     computable = audit["status"] != NOT_COMPUTABLE
@@ -708,7 +711,8 @@ def _comparison(audit: pd.DataFrame) -> AuditReport:
     })
     summary = (f"Of the {len(audit)} numbers the paper prints, {int(computable.sum())} can be "
                "computed from this cohort; each is set beside its published value below.")
-    compared = _hide_small_counts(audit).drop(columns=["status", "tolerance", "rule", "kind"])
+    compared = _hide_small_counts(audit, disclosure).drop(
+        columns=["status", "tolerance", "rule", "kind"])
     if "note" in compared:  # what the registry says of the reconstruction is not about them
         compared["note"] = compared["note"].map(_about_the_paper)
     return AuditReport(compared, sections, {}, summary, COMPARISON_NOTE, reference=False)
@@ -741,6 +745,7 @@ def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
 
     registry = load_published() if registry is None else registry
     audit = audit_table(Cohort(chapter.data, chapter.group_col), registry)
-    report = (_reproduction if is_reference_cohort(chapter.data_path) else _comparison)(audit)
+    report = (_reproduction if is_reference_cohort(chapter.data_path) else _comparison)(
+        audit, chapter.disclosure)
     report.csv = save_table(report.audit, chapter, "audit")  # labelled with its data
     return report

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.endpoints import ENDPOINTS, as_censored, derive, known_status, missing_columns
-from ..render.disclosure import NO_SUPPRESSION, Disclosure
+from ..render.disclosure import Disclosure
 from ..render.formatting import ci_label, format_p, in_sentence
 from ..render.tables import Table
 from ..stats.cox_models import (
@@ -176,7 +176,7 @@ class MultivariateTable(Table):
 def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
                        ridge_penalizer: float = RIDGE_PENALIZER,
                        models: dict | None = None, *,
-                       disclosure: Disclosure = NO_SUPPRESSION) -> MultivariateTable:
+                       disclosure: Disclosure) -> MultivariateTable:
     """Compute Table 2: each outcome's model fitted by Cox, Firth and ridge, and stepwise.
 
     Parameters
@@ -185,9 +185,8 @@ def multivariate_table(data: pd.DataFrame, alpha: float = 0.05,
     alpha : one minus the confidence level.
     ridge_penalizer : lifelines penalizer of the ridge fit.
     models : outcome endpoint → covariates (default :data:`TABLE2_MODELS`).
-    disclosure : the small-cell suppression of its counts (the chapter's). The default
-        serves :mod:`bridge_hsct.paper.audit`, which reads only the numbers, until it passes
-        the chapter's; a table that is shown or saved must be given one.
+    disclosure : the small-cell suppression of its counts (the chapter's; the audit, which
+        reads only the numbers, passes :data:`~bridge_hsct.render.disclosure.NO_SUPPRESSION`).
 
     Returns
     -------

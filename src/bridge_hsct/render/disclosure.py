@@ -16,18 +16,11 @@ page and its CSV/Excel downloads), the figures it draws (numbers at risk), the s
 writes and the recorder of the Results text. Most of them take it as a required argument,
 so that a call that forgets it fails instead of printing small counts; :data:`NO_SUPPRESSION`
 is the explicit choice of a caller that shows no patient's count (the synthetic cohort's
-calibration page).
-
-Until :mod:`bridge_hsct.paper.audit` takes it explicitly too, the audit reads the
-disclosure "in force", a :class:`contextvars.ContextVar` that
-:func:`bridge_hsct.book.chapter.open_chapter` sets (:func:`put_in_force`) and the module
-functions :func:`count_text`, :func:`is_small`, :func:`suppress_counts` and
-:func:`min_cell_count` read (:func:`in_force`). Nothing else reads it.
+calibration page). No module state holds a disclosure: each is where it is passed.
 """
 
 from __future__ import annotations
 
-import contextvars
 import math
 import re
 from dataclasses import dataclass
@@ -100,45 +93,8 @@ class Disclosure:
         return out
 
 
-#: No suppression: what a caller passes when it shows no patient's count, and what is in
-#: force until a chapter puts its own.
+#: No suppression: what a caller passes when it shows no patient's count.
 NO_SUPPRESSION = Disclosure(0)
-
-_IN_FORCE: contextvars.ContextVar[Disclosure] = contextvars.ContextVar(
-    "disclosure", default=NO_SUPPRESSION)
-
-
-def in_force() -> Disclosure:
-    """The disclosure in force in the current context."""
-    return _IN_FORCE.get()
-
-
-def put_in_force(disclosure: Disclosure) -> None:
-    """Make `disclosure` the one in force for the rest of the current context (a notebook's
-    cells), for the audit's module-level reads. Called by
-    :func:`bridge_hsct.book.chapter.open_chapter`."""
-    _IN_FORCE.set(disclosure)
-
-
-def min_cell_count() -> int:
-    """The threshold in force (0: off)."""
-    return in_force().min_cell_count
-
-
-def is_small(n) -> bool:
-    """:meth:`Disclosure.is_small` of the disclosure in force."""
-    return in_force().is_small(n)
-
-
-def count_text(n, thousands: bool = False) -> str:
-    """:meth:`Disclosure.count_text` of the disclosure in force."""
-    return in_force().count_text(n, thousands)
-
-
-def suppress_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """:meth:`Disclosure.suppress_counts` of the disclosure in force."""
-    return in_force().suppress_counts(frame)
-
 
 def _is_count(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
