@@ -12,8 +12,11 @@ and the blank template CSV.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+import pandas as pd
 import pandera.pandas as pa
 
 BINARY = (0, 1)
@@ -204,19 +207,18 @@ def _column(var: Variable) -> pa.Column:
     )
 
 
-CROSS_RULE_COLUMN: dict[str, str] = {}
-"""For each cross-column rule (by its message), the column a violation is reported under."""
-CROSS_RULE_VALUES: dict[str, tuple] = {}
-"""For each cross-column rule (by its message), the columns whose values a report shows."""
+@dataclass(frozen=True)
+class CrossRule:
+    """A rule between columns: `check` (a frame to a boolean Series, True where the row
+    keeps it) and its message `rule`, reported under `column` with the values of `shown`."""
+
+    check: Callable[[pd.DataFrame], object]
+    column: str
+    rule: str
+    shown: tuple
 
 
-def _cross_rule(check, column: str, rule: str, shown: tuple) -> pa.Check:
-    CROSS_RULE_COLUMN[rule] = column
-    CROSS_RULE_VALUES[rule] = shown
-    return pa.Check(check, error=rule)
-
-
-def _days_match_event(var: Variable) -> pa.Check:
+def _days_match_event(var: Variable) -> CrossRule:
     ind, days = var.event_of, var.name
 
     def check(df):
@@ -224,22 +226,22 @@ def _days_match_event(var: Variable) -> pa.Check:
             return True
         return ~((df[ind] != 1) & df[days].notna())
 
-    return _cross_rule(check, days, f"`{days}` is given only when `{ind}` is 1",
+    return CrossRule(check, days, f"`{days}` is given only when `{ind}` is 1",
                        (days, ind))
 
 
-def _not_after_followup(days: str) -> pa.Check:
+def _not_after_followup(days: str) -> CrossRule:
     def check(df):
         if days not in df or "followup_days" not in df:
             return True
         return ~(df[days] > df["followup_days"])
 
-    return _cross_rule(check, days,
+    return CrossRule(check, days,
                        f"`{days}` is after `followup_days` (death or last contact)",
                        (days, "followup_days"))
 
 
-def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
+def _implies(stronger: str, weaker: str, days_order: bool) -> CrossRule:
     def check(df):
         if stronger not in df or weaker not in df:
             return True
@@ -253,10 +255,10 @@ def _implies(stronger: str, weaker: str, days_order: bool) -> pa.Check:
     if days_order:
         rule += f" and `{stronger}_days` ≥ `{weaker}_days`"
         shown += (f"{stronger}_days", f"{weaker}_days")
-    return _cross_rule(check, stronger, rule, shown)
+    return CrossRule(check, stronger, rule, shown)
 
 
-def _part_of(parts: tuple[str, str], whole: str) -> list[pa.Check]:
+def _part_of(parts: tuple[str, str], whole: str) -> list[CrossRule]:
     """`whole` is 1 when either of `parts` is: a part at 1 with the whole at 0, or the whole
     at 1 with both parts at 0, is a contradiction (a blank is unknown and contradicts
     nothing)."""
@@ -265,7 +267,7 @@ def _part_of(parts: tuple[str, str], whole: str) -> list[pa.Check]:
             if part not in df or whole not in df:
                 return True
             return ~((df[part] == 1) & (df[whole] == 0))
-        return _cross_rule(check, part, f"`{part}` = 1 but `{whole}` = 0", (part, whole))
+        return CrossRule(check, part, f"`{part}` = 1 but `{whole}` = 0", (part, whole))
 
     def whole_check(df):
         if whole not in df or not all(p in df for p in parts):
@@ -273,11 +275,11 @@ def _part_of(parts: tuple[str, str], whole: str) -> list[pa.Check]:
         return ~((df[whole] == 1) & (df[parts[0]] == 0) & (df[parts[1]] == 0))
 
     rule = f"`{whole}` = 1 but `{parts[0]}` = 0 and `{parts[1]}` = 0"
-    return [part_check(p) for p in parts] + [_cross_rule(whole_check, whole, rule,
+    return [part_check(p) for p in parts] + [CrossRule(whole_check, whole, rule,
                                                           (whole, *parts))]
 
 
-def _agents_match_kind(agents: str, kind: str, tbi: tuple[str, str]) -> pa.Check:
+def _agents_match_kind(agents: str, kind: str, tbi: tuple[str, str]) -> CrossRule:
     """The conditioning's agents and its kind tell the same story: ``tbi`` pairs the
     TBI regimen with the TBI kind; every other regimen is chemotherapy-based."""
     def check(df):
@@ -286,22 +288,34 @@ def _agents_match_kind(agents: str, kind: str, tbi: tuple[str, str]) -> pa.Check
         known = df[agents].notna() & df[kind].notna()
         return ~(known & ((df[agents] == tbi[0]) != (df[kind] == tbi[1])))
 
-    return _cross_rule(check, agents, f"`{agents}` {tbi[0]} goes with `{kind}` {tbi[1]}, "
+    return CrossRule(check, agents, f"`{agents}` {tbi[0]} goes with `{kind}` {tbi[1]}, "
                        f"any other regimen with `{kind}` chemo", (agents, kind))
 
 
-def cohort_schema() -> pa.DataFrameSchema:
-    """Build the pandera schema of a cohort file (unknown extra columns are allowed)."""
+def _cross_rules() -> tuple[CrossRule, ...]:
     outcome_days = [v.name for v in VARIABLES if v.kind == "days" and v.event_of]
-    checks = [_days_match_event(BY_NAME[d]) for d in outcome_days]
-    checks += [_not_after_followup(d) for d in outcome_days]
-    checks += [
+    return (
+        *[_days_match_event(BY_NAME[d]) for d in outcome_days],
+        *[_not_after_followup(d) for d in outcome_days],
         _implies("agvhd_3_4", "agvhd_2_4", days_order=True),
         _implies("cgvhd_severe", "cgvhd", days_order=False),
         *_part_of(("hzv_reactivation", "hhv6_reactivation"), "hzv_hhv6_reactivation"),
         _agents_match_kind("conditioning_regimen", "conditioning", ("TBI/Cy", "TBI")),
-    ]
+    )
+
+
+#: Every rule between columns, fixed when the module is read.
+CROSS_RULES: tuple[CrossRule, ...] = _cross_rules()
+#: For each cross-column rule (by its message), the column a violation is reported under.
+CROSS_RULE_COLUMN = MappingProxyType({r.rule: r.column for r in CROSS_RULES})
+#: For each cross-column rule (by its message), the columns whose values a report shows.
+CROSS_RULE_VALUES = MappingProxyType({r.rule: r.shown for r in CROSS_RULES})
+
+
+def cohort_schema() -> pa.DataFrameSchema:
+    """Build the pandera schema of a cohort file (unknown extra columns are allowed)."""
     return pa.DataFrameSchema(
-        {v.name: _column(v) for v in VARIABLES}, checks=checks, strict=False,
+        {v.name: _column(v) for v in VARIABLES},
+        checks=[pa.Check(r.check, error=r.rule) for r in CROSS_RULES], strict=False,
         name="cohort", description="One row per transplanted patient.",
     )
