@@ -23,7 +23,7 @@ PARAMETERS = $(COHORT_PARAMETERS) $(if $(ALPHA),--alpha $(ALPHA)) \
 	$(if $(GROUP_LABEL),--group-label "$(GROUP_LABEL)") $(if $(TITLE),--title "$(TITLE)") \
 	$(if $(BUNDLES),--bundles $(BUNDLES))
 
-.PHONY: install book pdf bundle pool validate template dictionary cohort test lint lock clean bench
+.PHONY: install book pdf bundle pool validate template dictionary cohort ensemble test lint lock clean bench
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ template: install  ## blank cohort CSV with every column of the data dictionary
 
 cohort: install  ## regenerate the synthetic reference cohort and its calibration report
 	$(BIN)/python -m bridge_hsct.paper.synthetic
+
+ensemble: install  ## 20 more reconstructions: what the published numbers determine (data/synthetic_ensemble.csv)
+	$(BIN)/python -m bridge_hsct.paper.synthetic.ensemble
 
 lint: install  ## ruff on the package, tests, benchmarks and the notebooks' code cells
 	$(BIN)/ruff check src tests benchmarks

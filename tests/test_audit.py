@@ -216,8 +216,9 @@ def test_the_score_sentence_says_the_cohort_was_fitted_to_the_numbers():
     share = 100 * unfitted["reproduced"] / unfitted["checked"]
     # the headline is the one score that is not built in; no pooled score at all
     assert sentence.startswith(
-        f"**Reproduction audit:** {unfitted['reproduced']} of {unfitted['checked']} "
-        f"({share:.1f}%) of the published numbers that the synthetic cohort was not fitted to")
+        f"**Reproduction audit:** Of the {unfitted['checked']} published numbers that the "
+        f"synthetic cohort was not fitted to, {unfitted['reproduced']} ({share:.1f}%) are "
+        "reproduced")
     assert f"{fitted['reproduced']} of {fitted['checked']} numbers it was fitted to" in sentence
     assert f"{counts['reproduced']} of {counts['checked']} counts" in sentence
     assert f"{overall['reproduced']} of {overall['checked']}" not in sentence

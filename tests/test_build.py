@@ -150,6 +150,7 @@ def test_the_landing_page_gives_the_audit_chapter_s_score(built_site):
     audit chapter's own count."""
     audit = page_text(built_site / "audit.html")
     landing = page_text(built_site / "intro.html")
-    reproduced, checked = re.search(r"Of the numbers the synthetic cohort was not fitted to, "
-                                    r"(\d+) of (\d+)", audit).groups()
-    assert f"Reproduction audit: {reproduced} of {checked} (" in landing
+    checked, reproduced = re.search(r"Of the (\d+) published numbers that the synthetic "
+                                    r"cohort was not fitted to, (\d+) \(", audit).groups()
+    assert (f"Reproduction audit: Of the {checked} published numbers that the synthetic cohort "
+            f"was not fitted to, {reproduced} (") in landing

@@ -649,8 +649,8 @@ def score_sentence(overall: dict) -> str:
     if not overall.get("checked"):
         return ""
     kinds = overall.get("kinds", {})
-    return (f"**Reproduction audit:** {_share(kinds.get(NOT_FITTED))} of the published numbers "
-            "that the synthetic cohort was not fitted to are reproduced; that is the only "
+    headline = _share(kinds.get(NOT_FITTED), UNFITTED_WORDS)
+    return (f"**Reproduction audit:** {headline[0].upper()}{headline[1:]}; that is the only "
             "agreement not built in. The cohort was generated to match the other published "
             f"numbers, so they check the reconstruction, not the paper: "
             f"{_of(kinds.get(FITTED))} numbers it was fitted to and "
@@ -658,11 +658,15 @@ def score_sentence(overall: dict) -> str:
             "See {ref}`audit`.")
 
 
-def _share(part: dict | None) -> str:
-    """``"8 of 35 (22.9%)"``, or ``"none checked"``."""
+UNFITTED_WORDS = "published numbers that the synthetic cohort was not fitted to"
+
+
+def _share(part: dict | None, what: str) -> str:
+    """``"of the 35 <what>, 8 (22.9%) are reproduced"``, or that none could be checked."""
     if not part or not part.get("checked"):
-        return "none checked"
-    return f"{_of(part)} ({100 * part['reproduced'] / part['checked']:.1f}%)"
+        return f"none of the {what} could be checked"
+    return (f"of the {int(part['checked'])} {what}, {int(part['reproduced'])} "
+            f"({100 * part['reproduced'] / part['checked']:.1f}%) are reproduced")
 
 
 def _kinds_table(audit: pd.DataFrame) -> pd.DataFrame:
@@ -687,9 +691,9 @@ def _reproduction(audit: pd.DataFrame, disclosure: Disclosure) -> AuditReport:
         "Score": [f"{100 * s:.0f}%" if not np.isnan(s) else "–" for s in by_section["score"]],
     })
     kinds = overall["kinds"]
-    summary = (f"**Of the numbers the synthetic cohort was not fitted to, "
-               f"{_share(kinds.get(NOT_FITTED))} are reproduced**: the only agreement not "
-               "built in. The rest was built in: of the numbers the generator was fitted to, "
+    headline = _share(kinds.get(NOT_FITTED), UNFITTED_WORDS)
+    summary = (f"**{headline[0].upper()}{headline[1:]}**: the only agreement not built in. "
+               "The rest was built in: of the numbers the generator was fitted to, "
                f"{_of(kinds.get(FITTED))} are reproduced, and of the counts (exact by "
                f"construction) {_of(kinds.get(COUNTS))}. Of the {len(audit)} numbers printed "
                f"in the paper, {counts.get(DIFFERS, 0)} differ, {counts.get(CONTRADICTED, 0)} "

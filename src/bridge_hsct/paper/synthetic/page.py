@@ -48,3 +48,63 @@ def misses_table(report: pd.DataFrame) -> pd.DataFrame:
                        "target_id": "Target", "description": "What", "published": "Published",
                        "achieved": "Synthetic cohort", "tolerance": "Tolerance",
                        "explanation": "Why not met"}).reset_index(drop=True)
+
+
+def ensemble_text(summary: pd.DataFrame) -> str:
+    """The paragraph on what the published aggregates determine (Markdown)."""
+    runs = int(summary["reconstructions"].max())
+    published = summary[summary["published"].notna()]
+    book = summary[summary["published"].isna()]
+    return (f"**What the paper determines.** The generator was run from {runs} other seeds; "
+            "every run meets the published counts. Of the "
+            f"{len(published)} published numbers the data can recompute, "
+            f"{int(published['determined'].sum())} come out the same in every run, within "
+            "the paper's rounding: the published aggregates fix them. The other "
+            f"{int((~published['determined']).sum())} vary from run to run, so the value "
+            "the book prints for them is one reconstruction's, not the paper's. Of the "
+            f"{len(book)} medians the book prints and the paper does not, "
+            f"{int(book['determined'].sum())} are determined.")
+
+
+def ensemble_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The numbers that vary across the ensemble: published value, this book's value and
+    the range of the reconstructions (the not-reached medians as a count)."""
+    varies = summary[~summary["determined"]]
+    return pd.DataFrame({
+        "Number": varies["number"].to_numpy(),
+        "Published": varies["published"].to_numpy(),
+        "This cohort": varies["reference"].to_numpy(),
+        "Lowest": varies["minimum"].to_numpy(), "Highest": varies["maximum"].to_numpy(),
+        "Runs without a value": varies["not_given"].to_numpy(),
+    })
+
+
+#: Where a number of the ensemble is printed: its registry id starts with its source.
+SOURCE_NAMES = {"abstract": "Abstract", "methods": "Methods", "results": "Results text",
+                "table1": "Table 1", "table2": "Table 2", "table3": "Table 3",
+                "fig1_legend": "Figure 1 legend", "discussion": "Discussion",
+                "book": "Medians the book adds"}
+
+
+def ensemble_by_source(summary: pd.DataFrame) -> pd.DataFrame:
+    """How many numbers of each source the published aggregates determine."""
+    source = summary["id"].str.split(".").str[0]
+    rows = []
+    for key, part in summary.groupby(source, sort=False):
+        rows.append({"Printed in": SOURCE_NAMES.get(key, key),
+                     "Determined": int(part["determined"].sum()),
+                     "Vary between reconstructions": int((~part["determined"]).sum())})
+    return pd.DataFrame(rows)
+
+
+def varying_note(summary: pd.DataFrame, source: str, what: str) -> str:
+    """The note a chapter puts under `what` (the numbers of registry source `source`) on the
+    synthetic cohort when some of them vary between reconstructions; "" when none does."""
+    part = summary[summary["id"].str.split(".").str[0] == source]
+    varies = int((~part["determined"]).sum())
+    if not varies:
+        return ""
+    return (f"On this synthetic cohort, {varies} of the {len(part)} published numbers of "
+            f"{what} differ between reconstructions that all fit the published aggregates "
+            "(see the calibration page): the values here are one reconstruction's, not "
+            "findings about the paper's patients.")
