@@ -168,6 +168,53 @@ def test_subgroup_tables_add_up_to_the_group_tables(consortium):
                 assert np.all(np.isin(parts.time, whole.time))
 
 
+def split_rows(rows: pd.DataFrame, centre: np.ndarray, name: str, split: str) -> pd.DataFrame:
+    """The endpoint's rows with their level of `split` as the group (blank levels out)."""
+    from bridge_hsct.paper.panels import subgroup_levels
+
+    labelled = subgroup_levels(rows, split)[0]
+    data = endpoint_rows(rows.assign(arm=labelled), centre, name)
+    return data[data["group"].notna()]
+
+
+SPLIT_CASES = [("os", "mrd_positive"), ("pfs", "graft_source"), ("nrm", "donor_type"),
+               ("agvhd_2_4", "age_group")]
+
+
+@pytest.mark.parametrize("name, split", SPLIT_CASES)
+def test_pooled_subgroup_curves_and_tests_equal_the_pooled_rows(consortium, name, split):
+    rows, centre, read = consortium
+    data = split_rows(rows, centre, name, split)
+    pooled = bundles.pool_split(read, name, split)
+    assert set(pooled.levels) == set(data["group"])
+    for level in pooled.levels:
+        mine = data[data["group"] == level]
+        for t in LANDMARK_DAYS:
+            a = bundles.lt.survival_at(pooled.tables[level], t)
+            b = km_at(mine["time"], mine["cause"] == 1, t)
+            np.testing.assert_allclose([a.value, a.lower, a.upper],
+                                       [b.value, b.lower, b.upper], atol=TOLERANCE)
+    theirs = logrank_test(data["time"], data["cause"] == 1, data["group"])
+    assert pooled.logrank.chi2 == pytest.approx(theirs.chi2, rel=TOLERANCE, abs=TOLERANCE)
+
+
+def test_a_centre_with_one_level_counts_and_one_without_the_column_is_refused(tmp_path):
+    centres = split_into_centres(synthetic_raw(), 3, seed=3)
+    centres[1] = centres[1].assign(mrd_positive=0)  # one level there: its patients count
+    centres[2] = centres[2].drop(columns=["mrd_positive"])
+    paths = [tmp_path / f"c{i}.bundle.zip" for i in range(3)]
+    for path, centre in zip(paths, centres, strict=True):
+        bundles.write_bundle(centre, "arm", path)
+    read = [bundles.read_bundle(p) for p in paths]
+    pooled = bundles.pool_split(read[:2], "os", "mrd_positive")
+    negative = pooled.levels[0]
+    whole = pd.concat(centres[:2])
+    assert pooled.tables[negative].n == int((whole["mrd_positive"] == 0).sum())
+    with pytest.raises(bundles.BundleError, match="c2.bundle.zip: no life tables by "
+                                                  "'mrd_positive'"):
+        bundles.pool_split(read, "os", "mrd_positive")
+
+
 # ---------------------------------------------------------------------------------------------
 # Stratified by centre, against R
 # ---------------------------------------------------------------------------------------------
@@ -204,6 +251,25 @@ def test_log_rank_and_gray_stratified_by_centre_equal_r(consortium, name, tmp_pa
     r = pd.read_csv(tmp_path / "r.csv").iloc[0]
     pooled = bundles.pool_endpoint(read, name)
     assert pooled.logrank_by_centre.chi2 == pytest.approx(r["chi2"], rel=1e-10)
+    assert pooled.logrank_by_centre.p_value == pytest.approx(r["p"], rel=1e-8, abs=1e-14)
+    if pooled.gray_by_centre is not None:
+        assert pooled.gray_by_centre.chi2 == pytest.approx(r["gray"], rel=1e-8)
+
+
+@pytest.mark.skipif(not _r_ready(), reason="R not found: the stratified tests are not checked "
+                    "against survdiff/cuminc")
+@pytest.mark.parametrize("name, split", SPLIT_CASES)
+def test_subgroup_tests_stratified_by_centre_equal_r(consortium, name, split, tmp_path):
+    rows, centre, read = consortium
+    split_rows(rows, centre, name, split).to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "stratified.R").write_text(R_STRATIFIED)
+    subprocess.run([RSCRIPT, str(tmp_path / "stratified.R"), str(tmp_path)], check=True,
+                   capture_output=True)
+    r = pd.read_csv(tmp_path / "r.csv").iloc[0]
+    pooled = bundles.pool_split(read, name, split)
+    assert pooled.logrank_by_centre.chi2 == pytest.approx(r["chi2"], rel=1e-10)
+    if pooled.gray_by_centre is not None:
+        assert pooled.gray_by_centre.chi2 == pytest.approx(r["gray"], rel=1e-8)
     assert pooled.logrank_by_centre.p_value == pytest.approx(r["p"], rel=1e-8, abs=1e-14)
     if pooled.gray_by_centre is not None:
         assert pooled.gray_by_centre.chi2 == pytest.approx(r["gray"], rel=1e-8)

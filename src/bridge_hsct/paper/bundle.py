@@ -107,7 +107,7 @@ from ..cohort.validate import CohortError, load_cohort, validate_cohort
 from ..stats import life_tables as lt
 from ..stats.survival import DAYS_PER_MONTH, ChiSquareTest, Estimate, months_to_days
 from .gvhd import FIGURE4
-from .panels import GROUPS, subgroup_levels
+from .panels import AGE_GROUP, GROUPS, subgroup_levels
 from .subgroups import FIGURE1, FIGURE2, FIGURE3
 from .table1 import TABLE1_ROWS
 from .table3 import SUPPLEMENTARY_FIGURE5, TABLE3_ROWS
@@ -197,11 +197,22 @@ def _level_text(code) -> str:
     return str(code)
 
 
+def _split_labels(data: pd.DataFrame, split: str) -> pd.Series | None:
+    """Each patient's level of `split` (blank when unknown), None when the column is absent
+    or empty. A single level is kept: other centres may have the others, and the pooled
+    subgroup curves need this centre's patients in theirs."""
+    labelled, levels, _ = subgroup_levels(data, split)
+    if labelled is None and len(levels) == 1:
+        known = (data["age_years"] if split == AGE_GROUP else data[split]).notna()
+        labelled = pd.Series(np.where(known, levels[0], None), index=data.index)
+    return labelled
+
+
 def _life_table_records(data: pd.DataFrame, group_col: str, days_per_unit: float):
     """Every (endpoint, split, level, group) life table of the data, whether every time lay
     on the grid, and the endpoint status counts."""
     tables, on_grid, status = {}, True, []
-    splits = {split: subgroup_levels(data, split)[0] for split in SPLITS}
+    splits = {split: _split_labels(data, split) for split in SPLITS}
     for name in ENDPOINTS:
         if missing_columns(data, name):
             continue
@@ -338,9 +349,8 @@ def _manifest(data, group_col, data_sha256, hashed, time_unit, on_grid, suppress
         n for n in ENDPOINTS if not missing_columns(data, n)}, key=list(ENDPOINTS).index)
     splits = {}
     for split in SPLITS:
-        _, levels, reason = subgroup_levels(data, split)
-        if reason is None:
-            splits[split] = levels
+        if _split_labels(data, split) is not None:
+            splits[split] = subgroup_levels(data, split)[1]
     reasons = []
     if not on_grid:
         reasons.append(f"some times are not whole {time_unit}: events and censorings are "
@@ -629,6 +639,68 @@ def pool_endpoint(bundles: Sequence[Bundle], endpoint: str, exact: bool = True
         lt.gray_test([pooled]) if incidence else None,
         lt.gray_test(by_centre) if incidence else None,
         lt.group_cox_model(by_centre), not inexact, inexact)
+
+
+@dataclass(frozen=True)
+class PooledSplit:
+    """One endpoint by the levels of a subgroup split (all groups together), pooled over
+    the centres: the paper's subgroup panels (Figures 1–3) from bundles.
+
+    Parameters
+    ----------
+    endpoint, split : the endpoint and the split (a key of the manifests' ``splits``).
+    levels : the split's levels, in the first bundle's order (then any only others have).
+    tables : the pooled life table of each level (the sum of its groups' and centres').
+    days_per_unit : days per unit of the grid.
+    logrank, logrank_by_centre : log-rank test of the levels, pooled rows and stratified by
+        centre (competing events censor).
+    gray, gray_by_centre : Gray's test of the levels (incidence endpoints; None otherwise).
+    """
+
+    endpoint: str
+    split: str
+    levels: tuple[str, ...]
+    tables: dict[str, lt.LifeTable]
+    days_per_unit: float
+    logrank: ChiSquareTest
+    logrank_by_centre: ChiSquareTest
+    gray: ChiSquareTest | None
+    gray_by_centre: ChiSquareTest | None
+
+
+def pool_split(bundles: Sequence[Bundle], endpoint: str, split: str, exact: bool = True
+               ) -> PooledSplit:
+    """Pool one endpoint by the levels of `split` over the centres and test the levels.
+
+    A level's table is the sum of its groups' tables, so the pooled curves and tests equal
+    those of the pooled rows by level (patients with a blank value are in no level).
+
+    Raises
+    ------
+    BundleError
+        As :func:`pool_endpoint`; when a bundle has no tables for `split` (the column is
+        absent or empty there; its patients would silently drop out); and when the split
+        has a single level at every centre.
+    """
+    pool_endpoint(bundles, endpoint, exact)  # the same refusals
+    lacking = [b.name for b in bundles if split not in b.manifest["splits"]]
+    if lacking:
+        raise BundleError(f"{lacking[0]}: no life tables by {split!r} (the column is absent "
+                          "or empty at that centre), so the centres cannot be pooled by it")
+    levels = tuple(dict.fromkeys(lv for b in bundles for lv in b.manifest["splits"][split]))
+    if len(levels) < 2:
+        raise BundleError(f"{bundles[0].name}: {split!r} has a single level at every centre")
+    groups = bundles[0].manifest["groups"]
+    by_centre = [[lt.pool([b.life_table(endpoint, g, split, lv) for g in groups])
+                  for lv in levels] for b in bundles]
+    pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(levels))]
+    incidence = bundles[0].manifest["endpoints"][endpoint]["kind"] == "incidence"
+    return PooledSplit(
+        endpoint, split, levels, dict(zip(levels, pooled, strict=True)),
+        float(bundles[0].manifest["time_grid"]["days_per_unit"]),
+        lt.logrank_test([pooled]), lt.logrank_test(by_centre),
+        lt.gray_test([pooled]) if incidence else None,
+        lt.gray_test(by_centre) if incidence else None)
 
 
 # ---------------------------------------------------------------------------------------------
