@@ -218,3 +218,23 @@ def test_svg_text_is_text_and_png_is_200_dpi(tmp_path):
 
     with Image.open(paths["png"]) as png:
         assert png.size[0] == round(WIDTH * PNG_DPI)
+
+
+@pytest.mark.parametrize("groups", [2, 3, 4])
+def test_a_weighted_panel_keeps_its_hazard_ratios_clear_of_the_curves(groups):
+    """The corner text (hazard ratios) sits in the header with the estimates, over no curve
+    or censor mark; a weighted panel draws no band."""
+    data = _cohort(groups)
+    order = list(dict.fromkeys(data["arm"]))
+    weights = np.random.default_rng(groups).uniform(0.3, 3.0, len(data))
+    corner = "Hazard ratios, IPTW Cox, robust SE (95% CI):\n" + "\n".join(
+        f"{g} vs {order[0]}: HR 0.85 (0.41–1.76), P = 0.660" for g in order[1:])
+    fig = km_panel(derive(data, "os"), data["arm"], order, kind="survival", title="A  OS",
+                   ylabel="Overall survival", heading="At 24 months, weighted %",
+                   estimates={g: "75.10%" for g in order}, weights=weights, corner=corner,
+                   landmark_months=24.0, disclosure=NO_SUPPRESSION)
+    with _drawn(fig):
+        texts = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "estimates"]
+        assert any(t.startswith("Hazard ratios, IPTW Cox") for t in texts)
+        assert not fig.axes[0].collections, "no confidence band on weighted curves"
+        assert not _covered(fig)

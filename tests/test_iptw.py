@@ -25,14 +25,16 @@ from scipy.special import expit
 from bridge_hsct.book.chapter import Chapter
 from bridge_hsct.cohort.simulate import ARMS, Arm, simulate_cohort
 from bridge_hsct.paper.iptw import (
+    SUPPLEMENTARY_FIGURE6,
     balance_table,
     covariate_terms,
     iptw,
-    iptw_figure,
     iptw_outcomes,
     iptw_report,
     propensity_model,
 )
+from bridge_hsct.paper.iptw.report import curves_engine
+from bridge_hsct.paper.panels import _draw
 from bridge_hsct.paths import NOTEBOOKS
 from bridge_hsct.render.disclosure import NO_SUPPRESSION, Disclosure
 from bridge_hsct.stats.survival import km_table
@@ -273,9 +275,11 @@ def test_figures_are_drawn_in_the_book_style_without_a_session_style(tmp_path):
     data = cohort()
     plt.rcdefaults()
     before = dict(plt.rcParams)
-    weighting = iptw(data, "arm", GROUPS)
-    result = iptw_outcomes(data, weighting, ("os",))["results"]["os"]
-    figure = iptw_figure(result, weighting, data, "A", disclosure=NO_SUPPRESSION)
+    chapter = Chapter(data, "arm", GROUPS, tmp_path, disclosure=NO_SUPPRESSION)
+    engine = curves_engine(chapter, iptw(data, "arm", GROUPS), save=False)
+    weighted = engine.panel(SUPPLEMENTARY_FIGURE6[1])
+    assert weighted.weighted
+    figure = _draw(weighted, engine.data)
     assert not figure.axes[0].spines["top"].get_visible(), "the book's style"
     assert dict(plt.rcParams) == before, "no setting left behind"
     plt.close(figure)
@@ -288,16 +292,24 @@ def test_report_saves_every_table_and_figure(tmp_path, k):
     report = iptw_report(Chapter(data, "arm", groups, tmp_path))
     assert report.skipped is None and report.groups == groups
     names = {p.name for p in tmp_path.iterdir()}
-    for stem in ("figure_s6a", "figure_s6b", "figure_s6c", "figure_s6d", "iptw_balance"):
+    for stem in ("figure_s6a", "figure_s6b", "figure_s6c", "figure_s6d", "figure_s6a_iptw",
+                 "figure_s6d_iptw", "iptw_balance"):
         assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
     for csv in ("iptw_balance", "iptw_hazard_ratios", "iptw_sensitivity",
-                "iptw_weight_summary", "iptw_propensity_model", "iptw_landmarks"):
+                "iptw_weight_summary", "iptw_propensity_model", "iptw_landmarks",
+                "supplementary_figure6_estimates"):
         assert f"{csv}.csv" in names, csv
         assert (tmp_path / f"{csv}.csv").stat().st_size > 100, csv
     assert "iptw_weights.csv" not in names, "no per-patient weights in the site"
     summary = pd.read_csv(tmp_path / "iptw_weight_summary.csv")
     assert list(summary["group"]) == groups
-    assert "Supplementary Figure 6D" in report.curve_figures().data
+    shown = report.curve_figures().data
+    for spec in SUPPLEMENTARY_FIGURE6:  # each panel with its anchor, caption and downloads
+        assert f":name: {spec.anchor}\n" in shown and f"**{spec.label}.** " in shown
+        assert f"Download {spec.label}: {{download}}`PNG" in shown
+    estimates = pd.read_csv(tmp_path / "supplementary_figure6_estimates.csv")
+    assert set(estimates["panel"]) == {s.stem for s in SUPPLEMENTARY_FIGURE6}
+    assert set(estimates["group"]) == set(groups), "the groups each panel shows"
     assert "iptw_sensitivity.csv" in report.downloads().data
     for part in PARTS:
         shown = getattr(report, part)()
@@ -307,7 +319,10 @@ def test_report_saves_every_table_and_figure(tmp_path, k):
 def test_an_absent_endpoint_column_saves_no_empty_download(tmp_path):
     data = cohort().drop(columns=["death"])  # overall survival and its kin: not drawn
     report = iptw_report(Chapter(data, "arm", GROUPS, tmp_path))
-    assert "Supplementary Figure 6A is not drawn" in report.curve_figures().data
+    shown = report.curve_figures().data
+    assert "Supplementary Figure 6A is not drawn" in shown
+    assert "6A, IPTW-weighted is not drawn" not in shown, "one note for the endpoint"
+    assert "Supplementary Figure 6D, IPTW-weighted.** " in shown
     for path in tmp_path.glob("*.csv"):
         assert path.stat().st_size > 1, path.name
 

@@ -4,12 +4,16 @@ A panel is declared once, before any data is seen, as a :class:`PanelSpec`: the 
 how the cohort is split (whole cohort, the chapter's groups, a subgroup column), the method
 drawn (and whether the other method is computed beside it), where its curve is read (the
 chapter's landmark, or a fixed one the paper's figure needs), its letter, label, anchor and
-file stem, and the words of its captions. Figures 1–4 and Supplementary Figure 5 are lists
-of specs (in :mod:`.subgroups`, :mod:`.gvhd` and :mod:`.table3`).
+file stem, the words of its captions, and optionally a column of per-patient case weights
+(a weighted Kaplan–Meier) and the hazard ratios of its groups. Figures 1–4 and
+Supplementary Figures 5 and 6 are lists of specs (in :mod:`.subgroups`, :mod:`.gvhd`,
+:mod:`.table3` and :mod:`.iptw.figures`).
 
 :class:`PanelEngine` turns a spec into a :class:`Panel`: it computes the summaries of
-:func:`bridge_hsct.paper.outcomes.endpoint_summary`, draws the figure with
-:func:`bridge_hsct.paper.outcomes.summary_panel` and saves it as PNG and SVG, or, when the
+:func:`bridge_hsct.paper.outcomes.endpoint_summary` (re-estimated with the weights by
+:func:`weighted_summary` for a weighted spec) and the Cox hazard ratios of
+:func:`bridge_hsct.stats.weighting.group_hazard_ratios` when asked, draws the figure with
+:func:`bridge_hsct.render.figures.km_panel` and saves it as PNG and SVG, or, when the
 data cannot support the panel (a column absent or empty, a single level), records why and
 draws nothing, so that the chapter still builds. A drawn panel writes its own MyST figure,
 caption and alternative text; a list of panels (:class:`Figure`) gives the tables and
@@ -29,12 +33,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..cohort.endpoints import ENDPOINTS, missing_columns, missing_competitors
+from ..cohort.endpoints import (
+    ENDPOINTS,
+    as_censored,
+    derive,
+    known_status,
+    missing_columns,
+    missing_competitors,
+)
 from ..cohort.schema import BY_NAME
 from ..render.data_label import destination
 from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text, one_line
-from ..render.figures import save_figure, time_axis
+from ..render.figures import km_panel, save_figure, time_axis
 from ..render.formatting import (
     ci_label,
     confidence_percent,
@@ -45,6 +56,8 @@ from ..render.formatting import (
     result_alpha,
 )
 from ..render.tables import Table
+from ..stats.survival import months_to_days
+from ..stats.weighting import curve_at, group_hazard_ratios, weighted_km
 from .narrative import (
     ENDPOINT_WORDS,
     Recorder,
@@ -62,7 +75,6 @@ from .outcomes import (
     estimate_text,
     landmark_label,
     left_out_sentence,
-    summary_panel,
 )
 
 #: ``PanelSpec.by`` value meaning "the chapter's groups" (the ``group_col`` parameter).
@@ -177,6 +189,14 @@ class PanelSpec:
     words : how the panel's title, caption, alt text and figure are written
         (:data:`OUTCOME_WORDS` for Figures 1–3, an :class:`IncidenceWords` for Figure 4 and
         Supplementary Figure 5).
+    weights : column of the engine's data holding each patient's case weight (IPTW
+        weights in Supplementary Figure 6), or None. A weighted panel draws the weighted
+        Kaplan–Meier (1 − it for an incidence, competing events censored: the paper's method
+        only), estimates without confidence intervals (the usual ones would ignore the
+        weights' estimation), and the sums of the weights as numbers at risk.
+    hazard_ratios : compute the Cox hazard ratio of each group against the first (weighted,
+        with a robust SE, when the panel is) and print them in the panel's corner and
+        caption; a panel of the whole cohort has none.
     """
 
     endpoint: str
@@ -193,6 +213,12 @@ class PanelSpec:
     level_labels: dict | None = field(default=None, hash=False)
     ylabel: str | None = None
     words: OutcomeWords | None = None
+    weights: str | None = None
+    hazard_ratios: bool = False
+
+    def __post_init__(self):
+        if self.weights is not None and (self.both_methods or self.method != PAPER_METHOD):
+            raise ValueError("a weighted panel is drawn by (1 −) Kaplan–Meier only")
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -229,7 +255,9 @@ class Panel:
     :func:`bridge_hsct.paper.outcomes.endpoint_summary`; ``at_risk`` the patients still
     at risk at the landmark, ``"whole"`` and by group
     (:func:`bridge_hsct.paper.narrative.at_risk_by_group`), which the caption says when
-    few; ``disclosure`` the small-cell suppression its words print counts through.
+    few; ``hazard_ratios`` the :class:`bridge_hsct.stats.weighting.HazardRatio` of each
+    group against the first when the spec asks for them; ``disclosure`` the small-cell
+    suppression its words print counts through.
     """
 
     spec: PanelSpec
@@ -239,6 +267,7 @@ class Panel:
     skipped: str | None = None
     notes: list = field(default_factory=list)
     at_risk: dict = field(default_factory=dict)
+    hazard_ratios: list = field(default_factory=list)
     disclosure: Disclosure = field(kw_only=True)
 
     @property
@@ -250,6 +279,11 @@ class Panel:
     def summary(self) -> pd.DataFrame | None:
         """The summary of the drawn method (None for a skipped panel)."""
         return self.summaries.get(self.spec.method)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the panel's curves and estimates are weighted."""
+        return self.spec.weights is not None
 
     @property
     def subject(self) -> str:
@@ -356,6 +390,8 @@ class PanelEngine:
         """Compute, draw and save one panel (or record why it cannot be drawn)."""
         panel = Panel(spec, self.by_label(spec), disclosure=self.disclosure)
         missing = missing_columns(self.data, spec.endpoint)
+        if spec.weights is not None and spec.weights not in self.data:
+            missing.append(spec.weights)
         if missing:
             panel.skipped = f"the data have no column `{missing[0]}`"
             return panel
@@ -385,13 +421,16 @@ class PanelEngine:
                                                     levels, landmark, method, self.alpha,
                                                     by=column)
                            for method in spec.methods}
+        if spec.weights is not None:
+            panel.summaries = {method: weighted_summary(summary, table, spec.weights)
+                               for method, summary in panel.summaries.items()}
         panel.at_risk = at_risk_by_group(table, spec.endpoint, column or self.group_col,
                                          levels, landmark)
+        if spec.hazard_ratios and spec.by is not None:
+            panel.hazard_ratios = _hazard_ratios(table, spec, column or self.group_col,
+                                                 levels, self.alpha)
         if self.output_dir is not None:
-            figure = summary_panel(panel.summary, table, title=panel.title,
-                                   ylabel=spec.ylabel or _ylabel(spec.endpoint),
-                                   whole=spec.by is None, horizon_months=spec.horizon_months,
-                                   disclosure=self.disclosure)
+            figure = _draw(panel, table)
             try:
                 panel.files = save_figure(figure, self.output_dir, spec.stem, self.label)
             finally:
@@ -407,6 +446,93 @@ class PanelEngine:
 def _ylabel(endpoint: str) -> str:
     spec = ENDPOINTS[endpoint]
     return spec.label if spec.kind == "survival" else "Cumulative incidence"
+
+
+def weighted_summary(summary: pd.DataFrame, data: pd.DataFrame, weights: str) -> pd.DataFrame:
+    """The rows of an :func:`endpoint_summary` (its 1 − Kaplan–Meier for an incidence)
+    estimated with case weights.
+
+    The weighted Kaplan–Meier of :func:`bridge_hsct.stats.weighting.weighted_km` (R's
+    ``survfit(..., weights = w)``) at the summary's landmark, competing events censored
+    (``1 -`` it for an incidence); n, unknown and events stay the patients' counts.
+
+    Parameters
+    ----------
+    summary : :func:`endpoint_summary` of `data` (method ``"1 - kaplan-meier"`` for an
+        incidence), whole cohort first.
+    data : the cohort it was computed from, with the `weights` column.
+    weights : column of each patient's case weight.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `summary` with the weighted ``estimate``, ``method`` prefixed ``"weighted "``, no
+        interval, median or test (NaN, ``test`` empty: the usual ones would ignore the
+        weights' estimation), and ``weighted_n`` and ``weighted_events``, the sums of the
+        weights of the patients and of those with an event.
+    """
+    first = summary.iloc[0]
+    name, column = first["endpoint"], first["by"]
+    known = data[known_status(data, name)]
+    endpoint = as_censored(derive(known, name))
+    time, event = endpoint["time"].to_numpy(float), endpoint["cause"].to_numpy(int)
+    w = known[weights].to_numpy(float)
+    landmark = float(months_to_days(first["landmark_months"]))
+    incidence = ENDPOINTS[name].kind != "survival"
+    estimate, total, events = [], [], []
+    for position, group in enumerate(summary["group"]):
+        rows = (np.ones(len(known), dtype=bool) if position == 0
+                else (known[column] == group).to_numpy())
+        survival = curve_at(weighted_km(time[rows], event[rows], w[rows]), landmark)
+        estimate.append(1 - survival if incidence else survival)
+        total.append(float(w[rows].sum()))
+        events.append(float(w[rows][event[rows] == 1].sum()))
+    nothing = np.nan
+    return summary.assign(method="weighted " + summary["method"], estimate=estimate,
+                          lower=nothing, upper=nothing, median_months=nothing,
+                          median_lower=nothing, median_upper=nothing, test="", chi2=nothing,
+                          df=nothing, p_value=nothing, weighted_n=total,
+                          weighted_events=events)
+
+
+def _hazard_ratios(table: pd.DataFrame, spec: PanelSpec, column: str, levels: list,
+                   alpha: float) -> list:
+    """The Cox hazard ratio of each level against the first (competing events censored),
+    weighted with a robust SE when the spec is."""
+    known = table[known_status(table, spec.endpoint)]
+    endpoint = as_censored(derive(known, spec.endpoint))
+    weights = None if spec.weights is None else known[spec.weights].to_numpy(float)
+    return group_hazard_ratios(endpoint["time"], endpoint["cause"], known[column], levels,
+                               weights, alpha, robust=True)
+
+
+def _draw(panel: Panel, table: pd.DataFrame) -> plt.Figure:
+    """The panel's figure (:func:`km_panel`): its curves, the landmark estimates of its
+    summary in the header with the test's P value (none for a weighted panel: its hazard
+    ratios compare it), its corner text, the numbers at risk through its disclosure."""
+    spec, summary = panel.spec, panel.summary
+    first = summary.iloc[0]
+    alpha = float(first["alpha"])
+    known = table[known_status(table, spec.endpoint)]
+    when = landmark_label(first["landmark_months"])
+    options = dict(kind=ENDPOINTS[spec.endpoint].kind, title=panel.title,
+                   ylabel=spec.ylabel or _ylabel(spec.endpoint), method=spec.method,
+                   heading=(f"At {when}, weighted %" if panel.weighted
+                            else f"At {when}, % ({ci_label(alpha)})"),
+                   horizon_months=spec.horizon_months,
+                   landmark_months=first["landmark_months"], alpha=alpha,
+                   disclosure=panel.disclosure, corner=panel.words.corner(panel),
+                   weights=None if spec.weights is None else known[spec.weights])
+    if spec.by is None:
+        return km_panel(derive(known, spec.endpoint), None, None,
+                        estimates={"All patients": estimate_text(first)}, **options)
+    groups = panel.shown_rows()
+    test = groups.iloc[0]
+    return km_panel(derive(known, spec.endpoint), known[first["by"]], list(groups["group"]),
+                    p_value=None if panel.weighted else test["p_value"],
+                    test_name=test["test"].replace(" test", ""),
+                    estimates={g["group"]: estimate_text(g) for _, g in groups.iterrows()},
+                    **options)
 
 
 def make_panel(chapter, spec: PanelSpec, landmark_months: float,
@@ -481,6 +607,14 @@ def _compact(panel: Panel, row) -> str:
     return f"{text[:-1]}{few})" if text.endswith(")") else f"{text} ({few[2:]})"
 
 
+def _weight_sum(panel: Panel, row) -> str:
+    """``, sum of weights 12.3`` for a row of a weighted panel ("" unweighted, or when the
+    patients behind the sum are too few to show)."""
+    if not panel.weighted or panel.disclosure.is_small(row["n"]):
+        return ""
+    return f", sum of weights {row['weighted_n']:.1f}"
+
+
 def _unit(panel: Panel) -> str:
     """``days`` when the panel's x axis counts days (a short horizon), else ``months``."""
     horizon = panel.spec.horizon_months
@@ -538,15 +672,61 @@ class OutcomeWords:
     def method(self, panel: Panel) -> str:
         """The estimator, in words."""
         kind = ENDPOINTS[panel.spec.endpoint].kind
+        if panel.weighted:
+            return ("weighted Kaplan–Meier" if kind == "survival" else
+                    "1 − weighted Kaplan–Meier, competing events counted as censored")
         return METHOD_WORDS["survival" if kind == "survival" else panel.spec.method]
+
+    def weighting(self, panel: Panel) -> str:
+        """What a weighted panel's weights are, in words."""
+        return f"the case weights of column {markdown_code(panel.spec.weights)}"
 
     def drawing(self, panel: Panel) -> str:
         """How the panel is drawn, one sentence (level from the panel's summary)."""
+        above = "estimates and hazard ratios" if panel.hazard_ratios else "estimates"
+        if panel.weighted:
+            return (f"Estimated by {self.method(panel)}, each patient weighted by "
+                    f"{self.weighting(panel)}; no confidence band (the usual ones would "
+                    f"ignore the weights' estimation); ticks: {_ticks(panel)}; {above} above "
+                    "the axes, weighted numbers at risk (sums of the weights) under them.")
         bands = "" if panel.spec.by is None else "s"
         level = confidence_percent(result_alpha(panel.summary))
         return (f"Estimated by {self.method(panel)}; shaded: {level} pointwise confidence "
-                f"band{bands} (log-log); ticks: {_ticks(panel)}; estimates above the axes, "
+                f"band{bands} (log-log); ticks: {_ticks(panel)}; {above} above the axes, "
                 "numbers at risk under them.")
+
+    def _ratio(self, panel: Panel, ratio) -> tuple[str, str]:
+        """A hazard ratio against the panel's reference group: the pair's names and
+        ``HR 0.85 (0.41–1.76), P = 0.66`` (or ``not estimable``)."""
+        reference = panel.shown_rows().iloc[0]["group"]
+        value = ("not estimable" if np.isnan(ratio.hr) else
+                 f"HR {ratio.hr:.2f} ({ratio.lower:.2f}–{ratio.upper:.2f}), "
+                 f"{p_phrase(ratio.p_value)}")
+        return f"{ratio.group} vs {reference}", value
+
+    def corner(self, panel: Panel) -> str:
+        """The text in the panel's corner: its hazard ratios, a line each after a line
+        naming the model and the level ("" without hazard ratios)."""
+        if not panel.hazard_ratios:
+            return ""
+        ci = ci_label(result_alpha(panel.summary))
+        lines = [f"{pair}: {value}" for pair, value in
+                 (self._ratio(panel, h) for h in panel.hazard_ratios)]
+        return "\n".join([f"Hazard ratios, {panel.hazard_ratios[0].analysis} ({ci}):", *lines])
+
+    def ratios_sentence(self, panel: Panel) -> str:
+        """The hazard ratios in the caption: ``IPTW Cox, robust SE, 95% CI: B vs A: HR 0.85
+        (0.41–1.76), P = 0.66.`` ("" without hazard ratios)."""
+        if not panel.hazard_ratios:
+            return ""
+        ratios = []
+        for ratio in panel.hazard_ratios:
+            pair, value = self._ratio(panel, ratio)
+            why = f", {ratio.reason}" if np.isnan(ratio.hr) and ratio.reason else ""
+            ratios.append(f"{markdown_text(pair)}: {value}{why}")
+        analysis = panel.hazard_ratios[0].analysis
+        return (f"{analysis[0].upper()}{analysis[1:]}, "
+                f"{ci_label(result_alpha(panel.summary))}: {'; '.join(ratios)}.")
 
     def caption(self, panel: Panel) -> str:
         """What the panel shows, with its computed estimates and P value (one paragraph);
@@ -555,22 +735,31 @@ class OutcomeWords:
         endpoint = ENDPOINTS[name].label
         rows, count_text = panel.shown_rows(), panel.disclosure.count_text
         when = landmark_label(float(panel.summary.iloc[0]["landmark_months"]))
+        weighted = ", weighted" if panel.weighted else ""
         if panel.spec.by is None:
             first = rows.iloc[0]
-            text = (f"**{panel.spec.label}.** {endpoint} of all {count_text(first['n'])} "
-                    f"patients, with {_events(panel, first['events'], name)} over the "
+            text = (f"**{panel.spec.label}.** {endpoint}{weighted} of all "
+                    f"{count_text(first['n'])} patients, with "
+                    f"{_events(panel, first['events'], name)} over the "
                     f"follow-up. At {when} it was {_estimate(panel, first)}")
-            if ENDPOINTS[name].kind == "survival":
+            if ENDPOINTS[name].kind == "survival" and not panel.weighted:
                 text += f"; {_median_words(first)}"
             return f"{text}. {self.drawing(panel)}"
         alpha = result_alpha(panel.summary)
         groups = join_words([f"{markdown_text(r['group'])} (n = {count_text(r['n'])}, "
-                             f"{_events(panel, r['events'], name)})" for _, r in rows.iterrows()])
+                             f"{_events(panel, r['events'], name)}{_weight_sum(panel, r)})"
+                             for _, r in rows.iterrows()])
         estimates = "; ".join(f"{markdown_text(r['group'])} {_compact(panel, r)}"
                               for _, r in rows.iterrows())
-        compared = comparison_sentence(Recorder("caption", panel.disclosure), name, rows, alpha)
-        return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}: "
-                f"{groups}. At {when}, % ({ci_label(alpha)}): {estimates}. {compared} "
+        if panel.weighted:  # no test of weighted curves: the weighted hazard ratios compare
+            heading, compared = "weighted %", self.ratios_sentence(panel)
+        else:
+            heading = f"% ({ci_label(alpha)})"
+            compared = " ".join(filter(None, (
+                comparison_sentence(Recorder("caption", panel.disclosure), name, rows, alpha),
+                self.ratios_sentence(panel))))
+        return (f"**{panel.spec.label}.** {endpoint} by {markdown_text(panel.by_label)}"
+                f"{weighted}: {groups}. At {when}, {heading}: {estimates}. {compared} "
                 f"{self.drawing(panel)}")
 
     def alt(self, panel: Panel) -> str:
@@ -581,6 +770,10 @@ class OutcomeWords:
         who = "all patients" if panel.spec.by is None else (
             f"by {one_line(panel.by_label)} ("
             + ", ".join(map(one_line, panel.shown_rows()["group"])) + ")")
+        if panel.weighted:
+            curve = "Kaplan–Meier curves" if kind == "survival" else "incidence curves"
+            return (f"Weighted {curve} of {endpoint}, {who}, against "
+                    f"{_unit(panel)} since transplant, with weighted numbers at risk below")
         return (f"{curve} of {endpoint}, {who}, against {_unit(panel)} since transplant, "
                 "with numbers at risk below")
 

@@ -2,7 +2,9 @@
 
 Each panel: step curves per group in months since HSCT (ticks every 12), censor marks,
 optional confidence bands, the landmark estimates and the test's P value inside the panel,
-and the numbers at risk in a table aligned under the x ticks.
+and the numbers at risk in a table aligned under the x ticks. A panel can be weighted (case
+weights, e.g. IPTW: the weighted Kaplan–Meier of :func:`bridge_hsct.stats.weighting.weighted_km`
+and the sums of the weights at risk) and carry a corner text (hazard ratios) in its header.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cycler import cycler  # noqa: E402
 
 from ..stats.competing import cumulative_incidence, one_minus_km_incidence  # noqa: E402
 from ..stats.survival import km_table, months_to_days, numbers_at_risk, to_months  # noqa: E402
+from ..stats.weighting import weighted_at_risk, weighted_km  # noqa: E402
 from .data_label import destination  # noqa: E402
 from .disclosure import Disclosure  # noqa: E402
 from .escaping import one_line, plot_text  # noqa: E402
@@ -71,6 +74,14 @@ class Curve:
     censor_value: np.ndarray
     at_risk_time: np.ndarray
     at_risk_event: np.ndarray
+    at_risk_weight: np.ndarray | None = None
+
+    def at_risk(self, days: np.ndarray) -> np.ndarray:
+        """The patients still at risk at each of `days`: their number, or the sum of their
+        weights for a weighted curve."""
+        if self.at_risk_weight is None:
+            return numbers_at_risk(self.at_risk_time, self.at_risk_event, days)
+        return weighted_at_risk(self.at_risk_time, self.at_risk_weight, days)
 
 
 def group_colours(groups: list) -> dict:
@@ -78,9 +89,26 @@ def group_colours(groups: list) -> dict:
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
 
 
+def _weighted_curve(label, colour, time: np.ndarray, cause: np.ndarray, kind: str,
+                    weights: np.ndarray) -> Curve:
+    """The weighted Kaplan–Meier (survival) or 1 − Kaplan–Meier (incidence, competing
+    events censored) of :func:`bridge_hsct.stats.weighting.weighted_km`, without a band."""
+    table = weighted_km(time, cause == 1, weights)  # starts at time 0
+    value = table["survival"].to_numpy()
+    if kind != "survival":
+        value = 1 - value
+    t = to_months(table["time"].to_numpy())
+    censored = table["censored"].to_numpy() > 0
+    nothing = np.full(len(t), np.nan)
+    return Curve(label, colour, t, value, nothing, nothing, t[censored], value[censored],
+                 time, cause == 1, weights)
+
+
 def _curve(label, colour, endpoint: pd.DataFrame, kind: str, method: str,
-           alpha: float) -> Curve:
+           alpha: float, weights: np.ndarray | None = None) -> Curve:
     time, cause = endpoint["time"].to_numpy(float), endpoint["cause"].to_numpy(int)
+    if weights is not None:
+        return _weighted_curve(label, colour, time, cause, kind, weights)
     if kind == "survival":
         table = km_table(time, cause == 1, alpha)
         value = table["survival"].to_numpy()
@@ -162,7 +190,8 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
              p_value: float | None = None, test_name: str = "log-rank",
              heading: str = "", estimates: dict | None = None, bands: bool = True,
              horizon_months: float | None = None, landmark_months: float | None = None,
-             alpha: float = 0.05, disclosure: Disclosure) -> plt.Figure:
+             alpha: float = 0.05, disclosure: Disclosure, weights=None,
+             corner: str = "") -> plt.Figure:
     """Draw one panel of a survival or cumulative-incidence figure.
 
     The estimates are printed in a header between the title and the axes (the test's P
@@ -191,6 +220,14 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     alpha : one minus the confidence level of the bands; pass the ``alpha`` of the estimates
         printed in `estimates`, so that bands and numbers agree.
     disclosure : the small-cell suppression of the numbers at risk (the chapter's).
+    weights : case weights of the rows of `endpoint` (e.g. IPTW weights), or None. Each
+        curve is then the weighted Kaplan–Meier (``1 -`` it for an incidence, competing
+        events censored: only the paper's ``method``), without a band (the usual intervals
+        would ignore the weights' estimation), and the numbers at risk are the sums of the
+        weights, ``12.3``; where the patients behind a sum are few enough for
+        `disclosure` to hide their count, the count's text (``< 5``) is shown instead.
+    corner : lines (``\n``-separated) printed in the header under the estimates, at the
+        panel's top-left corner where no curve can be (e.g. hazard ratios).
 
     Returns
     -------
@@ -198,13 +235,22 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
         The panel with its numbers-at-risk table; the header's artists have the gid
         ``"estimates"``.
     """
+    if weights is not None and kind != "survival" and method == "aalen-johansen":
+        raise ValueError("a weighted panel draws the Kaplan–Meier or 1 − Kaplan–Meier only")
+    w = None if weights is None else np.asarray(weights, dtype=float)
     if groups is None:
-        parts = [("All patients", WHOLE_COLOUR, endpoint)]
+        parts = [("All patients", WHOLE_COLOUR, np.ones(len(endpoint), dtype=bool))]
     else:
         colours = group_colours(group_order)
-        parts = [(g, colours[g], endpoint[groups == g]) for g in group_order]
-    curves = [_curve(label, colour, part, kind, method, alpha)
-              for label, colour, part in parts if len(part)]
+        # a group Series is matched to the rows by index, as a boolean mask would be
+        labels = pd.Series(np.asarray(groups, dtype=object),
+                           index=getattr(groups, "index", endpoint.index))
+        labels = labels.reindex(endpoint.index).to_numpy()
+        parts = [(g, colours[g], labels == g) for g in group_order]
+    curves = [_curve(label, colour, endpoint[rows], kind, method, alpha,
+                     None if w is None else w[rows])
+              for label, colour, rows in parts if rows.any()]
+    bands = bands and w is None
     axis = time_axis(horizon_months or max(float(c.time.max()) for c in curves))
     estimates = estimates or {}
     first = heading
@@ -215,7 +261,10 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     legend = [plot_text(c.label) + (f"  {plot_text(estimates[c.label])}"
                                     if c.label in estimates else "") for c in curves]
     title_lines = _lines_of(plot_text(title), 46)
-    header = (1 if first else 0) + (len(curves) if groups is not None else 0)
+    corner_lines = [line for text in corner.splitlines()
+                    for line in _lines_of(plot_text(text), 60)] if corner else []
+    header = ((1 if first else 0) + (len(curves) if groups is not None else 0)
+              + len(corner_lines))
     n = len(curves)
 
     # heights, top to bottom, in inches
@@ -225,11 +274,9 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
     risk_title_h, risk_h, bottom = 1.3 * LINE, 1.15 * LINE * n, 0.06
     height = top + title_h + header_h + PLOT_HEIGHT + axis_h + risk_title_h + risk_h + bottom
     labels = max(len(plot_text(c.label)) for c in curves)
-    widest = 1
-    for curve in curves:  # the widest number at risk, centred on x = 0
-        counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event,
-                                 months_to_days(axis.ticks / axis.per_month))
-        widest = max([widest] + [len(disclosure.count_text(k, thousands=True)) for k in counts])
+    days = months_to_days(axis.ticks / axis.per_month)
+    risk_rows = [_at_risk_row(curve, days, disclosure) for curve in curves]
+    widest = max([1] + [len(shown) for row in risk_rows for shown in row])  # centred on x = 0
     char = 0.64 * FONT / 72  # a digit of DejaVu Sans, in inches
     left = min(0.45 * WIDTH, max(0.8, 0.12 + char * (labels + widest / 2) + 0.1))
     right = 0.05 + char * widest / 2 + 0.05
@@ -265,25 +312,40 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
                             labelspacing=0.45 * FONT / FONT, handlelength=1.5,
                             handletextpad=0.5)
             box.set_gid("estimates")
+            y -= LINE * len(curves) / PLOT_HEIGHT
+        if corner_lines:
+            ax.text(edge, y, "\n".join(corner_lines), transform=ax.transAxes, ha="left",
+                    va="top", fontsize=FONT, linespacing=1.45, gid="estimates")
 
         risk = fig.add_axes((left / WIDTH, bottom / height, plot_w / WIDTH, risk_h / height),
                             sharex=ax)
-        for row, curve in enumerate(curves):
-            counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event,
-                                     months_to_days(axis.ticks / axis.per_month))
-            for x, k in zip(axis.ticks, counts, strict=True):
-                risk.text(x, n - 1 - row, disclosure.count_text(k, thousands=True), ha="center",
-                          va="center", fontsize=FONT, color=curve.colour)
+        for row, (curve, shown) in enumerate(zip(curves, risk_rows, strict=True)):
+            for x, text in zip(axis.ticks, shown, strict=True):
+                risk.text(x, n - 1 - row, text, ha="center", va="center", fontsize=FONT,
+                          color=curve.colour)
         risk.set_yticks(range(n), [plot_text(c.label) for c in reversed(curves)],
                         fontsize=FONT)
         risk.set_ylim(-0.5, n - 0.5)
-        risk.set_title("Number at risk", loc="left", fontsize=FONT, pad=4).set_x(edge)
+        risk.set_title("Number at risk" if w is None else
+                       "Weighted number at risk (sum of weights)", loc="left", fontsize=FONT,
+                       pad=4).set_x(edge)
         risk.tick_params(axis="x", labelbottom=False, length=0)
         # the first column is centred on x = 0: keep the group labels clear of its half-width
         risk.tick_params(axis="y", length=0, pad=6 + 72 * char * widest / 2)
         for side in ("left", "bottom", "top", "right"):
             risk.spines[side].set_visible(False)
         return fig
+
+
+def _at_risk_row(curve: Curve, days: np.ndarray, disclosure: Disclosure) -> list[str]:
+    """The numbers at risk of a curve under the ticks at `days`, as shown: counts through
+    `disclosure`; for a weighted curve the sums of weights (one decimal), or the count's
+    text where `disclosure` hides the patients behind a sum."""
+    counts = numbers_at_risk(curve.at_risk_time, curve.at_risk_event, days)
+    if curve.at_risk_weight is None:
+        return [disclosure.count_text(k, thousands=True) for k in counts]
+    return [disclosure.count_text(k, thousands=True) if k == 0 or disclosure.is_small(k)
+            else f"{total:,.1f}" for k, total in zip(counts, curve.at_risk(days), strict=True)]
 
 
 def _caption_strip(fig: plt.Figure, label: str) -> None:

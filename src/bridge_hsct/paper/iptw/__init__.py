@@ -26,12 +26,15 @@ this module holds the paper's choices and the chapter:
    covariate (each level of a categorical one) before and after weighting, each
    non-reference group against the reference group (the pairwise comparisons the hazard
    ratios make), read against :data:`SMD_THRESHOLD`.
-4. **Outcomes** (:func:`iptw_outcomes`): Kaplan–Meier curves of every group without and with
-   weights, and the hazard ratio of each group against the reference from an unweighted Cox
-   model and from a weighted one with robust standard errors, at the chapter's confidence
-   level. For grade III–IV aGVHD, relapse and death before it are censored (the paper's
-   Kaplan–Meier convention), so its weighted curve is a 1 − Kaplan–Meier incidence and its
-   hazard ratios cause-specific.
+4. **Outcomes** (:func:`iptw_outcomes`): Kaplan–Meier estimates of every group at the
+   landmark without and with weights, and the hazard ratio of each group against the
+   reference from an unweighted Cox model and from a weighted one with robust standard
+   errors, at the chapter's confidence level. For grade III–IV aGVHD, relapse and death
+   before it are censored (the paper's Kaplan–Meier convention), so its weighted curve is a
+   1 − Kaplan–Meier incidence and its hazard ratios cause-specific. The curves
+   (Supplementary Figure 6, :data:`SUPPLEMENTARY_FIGURE6`) are panels of the book's panel
+   engine (:mod:`bridge_hsct.paper.panels`), fed the weights as a column: each endpoint
+   unadjusted, then weighted, with its hazard ratios in the corner.
 5. **Sensitivity** (:func:`weighting_sensitivity`): the weighted hazard ratios under other
    penalties and truncations.
 6. **Words** (:func:`weighting_text`, :func:`limits_text`): every judgement on the page
@@ -58,10 +61,10 @@ from .analysis import (
     propensity_model,
     weighting_sensitivity,
 )
-from .figures import iptw_figure
+from .figures import SUPPLEMENTARY_FIGURE6
 from .report import IptwReport, iptw_report
 from .words import hazard_ratio_display, sensitivity_display
 
-__all__ = ["DEFAULT_CONFOUNDERS", "IPTW_ENDPOINTS", "IptwReport", "balance_table",
-           "covariate_terms", "hazard_ratio_display", "iptw", "iptw_figure", "iptw_outcomes",
+__all__ = ["DEFAULT_CONFOUNDERS", "IPTW_ENDPOINTS", "SUPPLEMENTARY_FIGURE6", "IptwReport",
+           "balance_table", "covariate_terms", "hazard_ratio_display", "iptw", "iptw_outcomes",
            "iptw_report", "propensity_model", "sensitivity_display", "weighting_sensitivity"]

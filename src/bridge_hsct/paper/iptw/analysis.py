@@ -302,10 +302,10 @@ def _outcome(data: pd.DataFrame, endpoint: str) -> pd.DataFrame:
 
 @dataclass
 class OutcomeResult:
-    """Unadjusted and weighted analyses of one endpoint."""
+    """Unadjusted and weighted analyses of one endpoint (its curves are Supplementary
+    Figure 6's panels, :data:`bridge_hsct.paper.iptw.figures.SUPPLEMENTARY_FIGURE6`)."""
 
     endpoint: str
-    curves: dict = field(default_factory=dict)  # (analysis, group) -> weighted_km frame
     landmarks: pd.DataFrame | None = None
     hazard_ratios: dict = field(default_factory=dict)  # analysis -> list of HazardRatio
     skipped: str | None = None
@@ -330,7 +330,7 @@ def analyse_endpoint(data: pd.DataFrame, weighting: Weighting, endpoint: str,
     Returns
     -------
     OutcomeResult
-        Curves per (analysis, group), landmark estimates (survival, or incidence
+        Landmark estimates (survival, or incidence
         ``1 - S`` for an incidence endpoint) and, per analysis (``"unadjusted"``: Cox with
         model SE; ``"iptw"``: weighted Cox with robust SE), the hazard ratio of each group
         against the reference; ``skipped`` says why when a needed column is absent.
@@ -348,9 +348,7 @@ def analyse_endpoint(data: pd.DataFrame, weighting: Weighting, endpoint: str,
     for analysis, w in (("unadjusted", np.ones_like(weight)), ("iptw", weight)):
         for name in weighting.groups:
             part = group == name
-            curve = weighted_km(time[part], event[part], w[part])
-            result.curves[(analysis, name)] = curve
-            value = curve_at(curve, landmark)
+            value = curve_at(weighted_km(time[part], event[part], w[part]), landmark)
             rows.append({"endpoint": endpoint, "analysis": analysis, "group": name,
                          "n": int(part.sum()), "weighted_n": float(w[part].sum()),
                          "events": int(event[part].sum()),

@@ -24,16 +24,10 @@ from ...cohort.endpoints import (  # noqa: E402
 from ...render.data_label import sidecar  # noqa: E402
 from ...render.disclosure import Disclosure  # noqa: E402
 from ...render.escaping import markdown_code, markdown_text  # noqa: E402
-from ...render.figures import (  # noqa: E402
-    save_figure,
-)
-from ...render.formatting import (  # noqa: E402
-    ci_label,
-    in_sentence,  # noqa: E402
-    p_phrase,
-)
+from ...render.figures import save_figure  # noqa: E402
+from ...render.formatting import in_sentence  # noqa: E402
 from ...render.tables import render_table, save_table  # noqa: E402
-from ..panels import figure_markdown  # noqa: E402
+from ..panels import Figure, PanelEngine, figure_markdown  # noqa: E402
 from ..table1 import TABLE1_ROWS  # noqa: E402
 from .analysis import (  # noqa: E402
     DEFAULT_CONFOUNDERS,
@@ -42,7 +36,6 @@ from .analysis import (  # noqa: E402
     IPTW_ENDPOINTS,
     MIN_GROUP_SIZE,
     SMD_THRESHOLD,
-    OutcomeResult,
     Weighting,
     balance_table,
     covariate_terms,
@@ -51,11 +44,11 @@ from .analysis import (  # noqa: E402
     weighting_sensitivity,
 )
 from .figures import (  # noqa: E402
-    iptw_figure,
+    SUPPLEMENTARY_FIGURE6,
+    WEIGHT_COLUMN,
     love_plot,
 )
-from .words import (  # noqa: E402  # noqa: E402
-    _listed,
+from .words import (  # noqa: E402
     balance_display,
     effective_n_text,
     events_text,
@@ -66,12 +59,10 @@ from .words import (  # noqa: E402  # noqa: E402
     weighting_text,
 )
 
+
 # ---------------------------------------------------------------------------------------------
 # The chapter
 # ---------------------------------------------------------------------------------------------
-FIGURE_LABELS = dict(zip(IPTW_ENDPOINTS, "ABCD", strict=True))
-
-
 def _unless_skipped(part):
     """A part of :class:`IptwReport` that shows nothing when the analysis was not run (None:
     an empty Markdown would be shown as its text repr)."""
@@ -87,8 +78,10 @@ class IptwReport:
 
     Each method returns what one notebook cell displays: a great-tables table, or Markdown
     (text, figures), with counts through `disclosure`, the chapter's (keyword only,
-    required). When the analysis was not run (``skipped``), :meth:`describe_weights` says
-    why in a sentence and every other part is None (nothing shown).
+    required). ``curves`` is Supplementary Figure 6, the panels of
+    :data:`.figures.SUPPLEMENTARY_FIGURE6` drawn by the book's panel engine. When the
+    analysis was not run (``skipped``), :meth:`describe_weights` says why in a sentence and
+    every other part is None (nothing shown).
     """
 
     groups: list
@@ -103,6 +96,7 @@ class IptwReport:
     outcomes: dict | None = None
     sensitivity: pd.DataFrame | None = None
     all_terms: int = 0
+    curves: Figure | None = None
     figures: dict = field(default_factory=dict)
     csv: dict = field(default_factory=dict)
     unknown: str = ""
@@ -220,40 +214,14 @@ class IptwReport:
         """Events per group and endpoint, as bullets."""
         return Markdown(events_text(self.outcomes, disclosure=self.disclosure))
 
-    def _caption(self, name: str, result: OutcomeResult, label: str) -> str:
-        hrs = "; ".join(f"{markdown_text(h.group)} vs {markdown_text(self.reference)}: "
-                        + ("not estimable, " + h.reason if math.isnan(h.hr) else
-                           f"HR {h.hr:.2f} ({h.lower:.2f}–{h.upper:.2f}), "
-                           f"{p_phrase(h.p_value)}")
-                        for h in result.hazard_ratios["iptw"])
-        incidence = ENDPOINTS[name].kind == "incidence"
-        how = ("1 − Kaplan–Meier incidence, relapse and death before it censored"
-               if incidence else "Kaplan–Meier")
-        names = _listed([markdown_text(g) for g in self.groups])
-        return (f"**{label}.** {ENDPOINTS[name].label} of {names}, {how}: without weights "
-                "(left) and with the stabilised, truncated IPTW weights (right). Ticks: "
-                "censored patients; under each axis the number, or weighted number, at risk. "
-                f"Weighted Cox model, robust SE, {ci_label(self.alpha)}: {hrs}.")
-
     @_unless_skipped
     def curve_figures(self) -> Markdown:
-        """Supplementary Figure 6: unadjusted and weighted curves of each endpoint."""
-        parts = []
-        for name, result in self.outcomes["results"].items():
-            letter = FIGURE_LABELS.get(name, "")
-            label = f"Supplementary Figure 6{letter}"
-            anchor = f"figure-s6{letter.lower()}"
-            endpoint = ENDPOINTS[name].label
-            if result.skipped:
-                parts.append(f"({anchor})=\n:::{{note}} {label} is not drawn\n{endpoint}: "
-                             f"{result.skipped}.\n:::\n")
-                continue
-            kind = "incidence" if ENDPOINTS[name].kind == "incidence" else "survival"
-            alt = (f"Two panels of {kind} curves of {in_sentence(endpoint)} by group, "
-                   "unweighted and IPTW-weighted, against months since transplant")
-            parts.append(figure_markdown(self.figures[name], anchor, alt,
-                                         self._caption(name, result, label), label))
-        return Markdown("\n".join(parts))
+        """Supplementary Figure 6: each endpoint's curves without and with the weights (a
+        single note for an endpoint the data do not have: both its panels miss the same
+        column)."""
+        shown = [panel for panel in self.curves.panels
+                 if panel.drawn or not panel.weighted]
+        return Markdown("\n".join(panel.markdown() for panel in shown))
 
     @_unless_skipped
     def hazard_ratio_table(self):
@@ -340,6 +308,10 @@ CSV_CONTENTS = {
     "iptw_hazard_ratios": "hazard ratios of each group against the reference, unadjusted and "
                           "IPTW",
     "iptw_sensitivity": "IPTW hazard ratios under other penalties and truncations",
+    "supplementary_figure6_estimates": "Supplementary Figure 6's landmark estimates, one row "
+                                       "per panel and group, unadjusted (with confidence "
+                                       "interval and log-rank test) and weighted (with the "
+                                       "sums of the weights)",
 }
 
 
@@ -429,6 +401,17 @@ def _with_known_status(chapter):
     return replace(chapter, data=chapter.data[~unknown]), sentence
 
 
+def curves_engine(chapter, weighting: Weighting, save: bool = True) -> PanelEngine:
+    """The panel engine of Supplementary Figure 6: the weighted patients of the chapter with
+    their weights in column :data:`.figures.WEIGHT_COLUMN`, the weighted groups, and the
+    chapter's landmark, alpha, group noun, disclosure and (with `save`) output folder and
+    data label, as every other figure's (:meth:`PanelEngine.for_chapter`)."""
+    weighted = weighting.rows(chapter.data).assign(
+        **{WEIGHT_COLUMN: weighting.frame["weight"]})
+    return PanelEngine.for_chapter(replace(chapter, data=weighted, groups=weighting.groups),
+                                   save=save)
+
+
 def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
     data, weighting = chapter.data, report.weighting
     report.balance = balance_table(data, weighting)
@@ -438,15 +421,7 @@ def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
                                     chapter.alpha)
     report.sensitivity = weighting_sensitivity(data, chapter.group_col, report.groups,
                                                confounders=confounders, alpha=chapter.alpha)
-    for name, result in report.outcomes["results"].items():
-        if result.skipped:
-            continue
-        title = f"{FIGURE_LABELS.get(name, '')}  {ENDPOINTS[name].label}".strip()
-        figure = iptw_figure(result, weighting, data, title, chapter.landmark_months,
-                             disclosure=chapter.disclosure)
-        report.figures[name] = save_figure(figure, chapter,
-                                           f"figure_s6{FIGURE_LABELS[name]}".lower())
-        plt.close(figure)
+    report.curves = curves_engine(chapter, weighting).figure(list(SUPPLEMENTARY_FIGURE6))
     figure = love_plot(report.balance, report.groups)
     report.figures["balance"] = save_figure(figure, chapter, "iptw_balance")
     plt.close(figure)
@@ -463,6 +438,7 @@ def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
         "iptw_landmarks": report.outcomes["landmarks"],
         "iptw_hazard_ratios": report.outcomes["hazard_ratios"],
         "iptw_sensitivity": report.sensitivity,
+        "supplementary_figure6_estimates": report.curves.numbers(),
     }
     for name, frame in tables.items():
         if len(frame):  # an empty table would be a download of one byte
