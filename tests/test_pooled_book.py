@@ -94,6 +94,22 @@ def test_incidence_downloads_equal_the_pooled_rows(pooled_site, name):
         lifelines.test_statistic, rel=TOLERANCE)
 
 
+@pytest.mark.parametrize("name, split", [("os", "mrd_positive"), ("grfs", "graft_source")])
+def test_subgroup_test_downloads_equal_the_pooled_rows(pooled_site, name, split):
+    """The subgroup page's plain pooled log-rank test is that of the pooled rows by level."""
+    from bridge_hsct.paper.panels import subgroup_levels
+
+    rows, centre, site = pooled_site
+    levels = subgroup_levels(rows, split)[0]
+    data = endpoint_rows(rows.assign(arm=levels), centre, name)
+    data = data[data["group"].notna()]
+    theirs = multivariate_logrank_test(data["time"], data["group"], data["cause"] == 1)
+    tests = download(site, f"{name}_by_{split}_tests.csv")
+    plain = tests[(tests["test"] == "log-rank") & (tests["stratified_by"] == "none")].iloc[0]
+    assert plain["chi2"] == pytest.approx(theirs.test_statistic, rel=TOLERANCE)
+    assert "Subgroups, pooled" in (site / "subgroups.html").read_text(encoding="utf-8")
+
+
 def test_table1_download_equals_the_row_level_table(pooled_site):
     rows, _, site = pooled_site
     groups = sorted(rows["arm"].unique())

@@ -127,11 +127,14 @@ CONTINGENCY_COLUMNS = ("table", "variable", "level", "group", "count")
 #: Fixed time stamp of every zip entry, so that the same data give the same bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
+#: The paper's panels by a subgroup split (Figures 1–4, Supplementary Figure 5).
+SUBGROUP_SPECS = tuple(spec for spec in (*FIGURE1, *FIGURE2, *FIGURE3, *FIGURE4,
+                                         *SUPPLEMENTARY_FIGURE5)
+                       if spec.by not in (None, GROUPS))
 #: The subgroup splits of the paper's figures, then the covariates the brief adds (HCT-CI,
 #: donor type): every life table is also written per level of each.
 SPLITS: tuple[str, ...] = tuple(dict.fromkeys(
-    [spec.by for spec in (*FIGURE1, *FIGURE2, *FIGURE3, *FIGURE4, *SUPPLEMENTARY_FIGURE5)
-     if spec.by not in (None, GROUPS)] + ["hct_ci", "donor_type"]))
+    [spec.by for spec in SUBGROUP_SPECS] + ["hct_ci", "donor_type"]))
 #: The categorical rows of Tables 1 and 3 (``median`` rows need values, not counts).
 CONTINGENCY_ROWS = {"table1": [r for r in TABLE1_ROWS if r.how != "median"],
                     "table3": [r for r in TABLE3_ROWS if r.how != "median"]}

@@ -56,15 +56,17 @@ from ..stats import life_tables as lt
 from ..stats.survival import Estimate, months_to_days
 from .bundle import (
     CONTINGENCY_ROWS,
+    SUBGROUP_SPECS,
     UNKNOWN_LEVEL,
     Bundle,
     BundleError,
     PooledEndpoint,
     check_bundles,
     pool_endpoint,
+    pool_split,
     read_bundle,
 )
-from .panels import figure_markdown
+from .panels import figure_markdown, subgroup_levels
 
 #: The endpoints the survival chapters show, in the book's order.
 SURVIVAL_ENDPOINTS = ("os", "pfs", "grfs")
@@ -713,6 +715,102 @@ def endpoint_section(consortium: Consortium, endpoint: str) -> list:
                             table_id=f"{endpoint}-cox"),
         analysis.cox.download(cox_csv, "the hazard ratios", "one row per compared group"),
     ]
+
+
+def _subgroup_panels() -> tuple[tuple[str, str, str, str], ...]:
+    """The paper's subgroup panels: (label, endpoint, split, how the text names the split),
+    each (endpoint, split) once, in the figures' order."""
+    seen, panels = set(), []
+    for spec in SUBGROUP_SPECS:
+        if (spec.endpoint, spec.by) in seen:
+            continue
+        seen.add((spec.endpoint, spec.by))
+        name = spec.by_label or (BY_NAME[spec.by].label if spec.by in BY_NAME
+                                 else "age group")
+        panels.append((spec.label, spec.endpoint, spec.by, name))
+    return tuple(panels)
+
+
+def _figure_labels(split: str) -> dict[str, str]:
+    """The bundles' level labels (the data dictionary's) → the labels the paper's figures
+    give them (e.g. "MRD positive before HSCT: yes" → "MRD positive")."""
+    spec = next((s for s in SUBGROUP_SPECS if s.by == split and s.level_labels), None)
+    var = BY_NAME.get(split)
+    if spec is None or var is None:
+        return {}
+    codes = pd.DataFrame({split: list(var.levels)})
+    return dict(zip(subgroup_levels(codes, split)[1],
+                    subgroup_levels(codes, split, spec.level_labels)[1], strict=True))
+
+
+#: The subgroup panels of the paper's Figures 1–4 and Supplementary Figure 5, pooled.
+SUBGROUP_PANELS = _subgroup_panels()
+
+
+def subgroup_section(consortium: Consortium, endpoint: str, split: str, label: str,
+                     split_name: str) -> list:
+    """One subgroup panel of the paper pooled over the centres: the curves by level (all
+    groups together), Kaplan–Meier or Aalen–Johansen, with the tests of the levels pooled
+    and stratified by centre; or a note saying why the bundles cannot give it."""
+    absent = _absent(consortium, endpoint)
+    if absent:
+        return [absent]
+    title = f"{ENDPOINTS[endpoint].label} by {split_name}"
+    try:
+        pooled = pool_split(consortium.bundles, endpoint, split,
+                            exact=not consortium.approximate)
+    except BundleError as why:
+        return [Markdown(f":::{{note}}\n{markdown_text(title)} ({markdown_text(label)}) "
+                         f"cannot be pooled: {markdown_text(str(why))}.\n:::\n")]
+    kind = consortium.endpoints[endpoint]["kind"]
+    shown = _figure_labels(split)
+    levels = [shown.get(level, level) for level in pooled.levels]
+    parts = [pd.DataFrame({"time": time * pooled.days_per_unit, "cause": cause,
+                           "group": shown.get(level, level)})
+             for level in pooled.levels for time, cause in [lt.transitions(pooled.tables[level])]]
+    frame = pd.concat(parts, ignore_index=True)
+    stratified = pooled.gray_by_centre if kind == "incidence" else pooled.logrank_by_centre
+    test_name = "Gray's test" if kind == "incidence" else "log-rank"
+    t = consortium.landmark_days / pooled.days_per_unit
+    estimates = {shown.get(level, level): _estimate_text(
+        lt.cumulative_incidence(table, consortium.alpha).at(t) if kind == "incidence"
+        else lt.survival_at(table, t, consortium.alpha))
+        for level, table in pooled.tables.items()}
+    figure = km_panel(
+        frame, frame["group"], levels, kind=kind,
+        title=f"{title}, pooled over {len(consortium.bundles)} centres",
+        ylabel="Probability" if kind == "survival" else "Cumulative incidence",
+        method="aalen-johansen", p_value=stratified.p_value,
+        test_name=f"{test_name} stratified by centre", heading=_landmark_heading(consortium),
+        estimates=estimates, landmark_months=consortium.landmark_months, alpha=consortium.alpha,
+        disclosure=consortium.disclosure)
+    stem = f"pooled_{endpoint}_by_{split}"
+    files = _saved(consortium, figure, stem)
+    tests = [("log-rank", "none", pooled.logrank), ("log-rank", "centre",
+                                                     pooled.logrank_by_centre)]
+    if pooled.gray is not None:
+        tests += [("Gray", "none", pooled.gray), ("Gray", "centre", pooled.gray_by_centre)]
+    numbers = pd.DataFrame([{"endpoint": endpoint, "split": split, "test": name,
+                             "stratified_by": by, "chi2": r.chi2, "df": r.df,
+                             "p_value": r.p_value} for name, by, r in tests])
+    display = pd.DataFrame(
+        [[f"{name}, " + ("stratified by centre" if by == "centre" else "pooled rows"),
+          "–" if math.isnan(r.chi2) else f"{r.chi2:.3f}", str(r.df), format_p(r.p_value)]
+         for name, by, r in tests], columns=["Test", "χ²", "df", "P value"])
+    table = Table(display, numbers, disclosure=consortium.disclosure)
+    csv = table.save(consortium.output_dir, f"{endpoint}_by_{split}_tests")
+    method = ("Aalen–Johansen cumulative incidence (competing events competing)"
+              if kind == "incidence" else "Kaplan–Meier")
+    caption = (f"{title} (the paper's {label}), all groups together, pooled over "
+               f"{len(consortium.bundles)} centres: {method} with "
+               f"{confidence_percent(consortium.alpha)} log-log bands; the P value is that of "
+               "the test stratified by centre. Patients whose level is unknown are in no "
+               "curve.")
+    anchor = stem.replace("_", "-")
+    return [Markdown(figure_markdown(files, anchor, f"{title}, pooled", caption, title)),
+            table.render(f"{title}: tests between the levels", stub="Test", test_col=None,
+                         indent_col=None, table_id=f"{anchor}-tests"),
+            table.download(csv, "the tests", "one row per test")]
 
 
 def table_section(consortium: Consortium, table: str) -> list:
