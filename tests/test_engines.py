@@ -144,3 +144,23 @@ def test_a_table_saves_its_numbers_and_renders_its_notes(tmp_path):
     shown = empty.render("Empty table")
     assert isinstance(shown, Markdown)
     assert "Empty table: left out" in shown.data and "Nothing in the data." in shown.data
+
+
+def test_a_weighted_panel_is_one_spec_and_unit_weights_change_no_estimate(tmp_path):
+    data = small_cohort().assign(w=1.0)
+    engine = PanelEngine(data, "arm", GROUP_ORDER, landmark_months=12.0, alpha=0.1,
+                         output_dir=tmp_path, disclosure=NO_SUPPRESSION)
+    plain = engine.panel(PanelSpec("os", None, "A", "Figure 9A", "figure-9a", "figure9a"))
+    weighted = engine.panel(PanelSpec("os", None, "B", "Figure 9B", "figure-9b", "figure9b",
+                                      weights="w"))
+    assert weighted.drawn and weighted.weighted
+    assert weighted.summary["estimate"].to_numpy() == pytest.approx(
+        plain.summary["estimate"].to_numpy())
+    assert weighted.summary["weighted_n"].iloc[0] == len(data)
+    assert weighted.summary["lower"].isna().all(), "no interval for a weighted estimate"
+    assert weighted.caption.startswith("**Figure 9B.** Overall survival of all 6 patients, "
+                                     "weighted, with ")
+    assert "median" not in weighted.caption and "median" in plain.caption
+    assert "weighted Kaplan–Meier, each patient weighted by the case weights of column " \
+        "`w`" in weighted.caption
+    assert {p.name for p in tmp_path.iterdir()} >= {"figure9b.png", "figure9b.svg"}

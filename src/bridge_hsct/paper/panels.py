@@ -738,8 +738,8 @@ class OutcomeWords:
         weighted = ", weighted" if panel.weighted else ""
         if panel.spec.by is None:
             first = rows.iloc[0]
-            text = (f"**{panel.spec.label}.** {endpoint}{weighted} of all "
-                    f"{count_text(first['n'])} patients, with "
+            text = (f"**{panel.spec.label}.** {endpoint} of all "
+                    f"{count_text(first['n'])} patients{weighted}, with "
                     f"{_events(panel, first['events'], name)} over the "
                     f"follow-up. At {when} it was {_estimate(panel, first)}")
             if ENDPOINTS[name].kind == "survival" and not panel.weighted:
