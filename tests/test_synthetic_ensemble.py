@@ -76,3 +76,16 @@ def test_the_pages_count_what_varies_by_where_it_is_printed():
     counts = ensemble_by_source(summary).set_index("Printed in")
     assert counts.loc["Table 2"].tolist() == [1, 2]
     assert counts.loc["Medians the book adds"].tolist() == [1, 0]
+
+
+def test_the_medians_note_names_each_varying_median_with_its_range():
+    from bridge_hsct.paper.synthetic.page import medians_note
+
+    summary = pd.DataFrame({
+        "id": ["book.os.median.whole", "book.pfs.median.CAR-T", "book.grfs.median.whole"],
+        "determined": [True, False, False], "minimum": [np.nan, 20.04, 10.0],
+        "maximum": [np.nan, 31.96, 12.0]})
+    note = medians_note(summary, ("os", "pfs"))
+    assert "PFS, CAR-T: 20.0 to 32.0 months" in note and "OS" not in note.split(":")[1]
+    assert "GRFS" not in note
+    assert medians_note(summary, ("os",)) == ""

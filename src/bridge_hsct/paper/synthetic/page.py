@@ -108,3 +108,20 @@ def varying_note(summary: pd.DataFrame, source: str, what: str) -> str:
             f"{what} differ between reconstructions that all fit the published aggregates "
             "(see the calibration page): the values here are one reconstruction's, not "
             "findings about the paper's patients.")
+
+
+def medians_note(summary: pd.DataFrame, endpoints: tuple[str, ...]) -> str:
+    """The note a chapter puts under its medians on the synthetic cohort: which of the
+    medians of `endpoints` (whole cohort and each arm) come out differently in other
+    reconstructions, with their range; "" when none does."""
+    book = summary[summary["id"].str.startswith("book.")].copy()
+    book[["endpoint", "group"]] = book["id"].str.extract(r"^book\.(\w+)\.median\.(.+)$")
+    varies = book[book["endpoint"].isin(endpoints) & ~book["determined"]]
+    if varies.empty:
+        return ""
+    ranges = "; ".join(
+        f"{r.endpoint.upper()}, {'whole cohort' if r.group == 'whole' else r.group}: "
+        f"{r.minimum:.1f} to {r.maximum:.1f} months" for r in varies.itertuples())
+    return ("On this synthetic cohort, these medians differ between reconstructions that all "
+            f"fit the published aggregates (see the calibration page): {ranges}. The values "
+            "here are one reconstruction's.")
