@@ -311,8 +311,11 @@ CSV_CONTENTS = {
     "supplementary_figure6_estimates": "Supplementary Figure 6's landmark estimates, one row "
                                        "per panel and group, unadjusted (with confidence "
                                        "interval and log-rank test) and weighted (with the "
-                                       "sums of the weights)",
+                                       "sums of the weights), on the IPTW analysis set",
 }
+#: The patients of Supplementary Figure 6 (its CSV's ``analysis_set`` column).
+ANALYSIS_SET = ("IPTW analysis set: the patients of the weighted groups whose status is known "
+                "for every endpoint of the analysis")
 
 
 def _groups_to_analyse(chapter) -> tuple[list, dict, str | None]:
@@ -438,7 +441,9 @@ def _compute_and_save(report: IptwReport, chapter, confounders) -> None:
         "iptw_landmarks": report.outcomes["landmarks"],
         "iptw_hazard_ratios": report.outcomes["hazard_ratios"],
         "iptw_sensitivity": report.sensitivity,
-        "supplementary_figure6_estimates": report.curves.numbers(),
+        # on the patients the propensity model can weight, not the whole cohort: say so
+        "supplementary_figure6_estimates": report.curves.numbers().assign(
+            analysis_set=ANALYSIS_SET),
     }
     for name, frame in tables.items():
         if len(frame):  # an empty table would be a download of one byte
