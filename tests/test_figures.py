@@ -238,3 +238,36 @@ def test_a_weighted_panel_keeps_its_hazard_ratios_clear_of_the_curves(groups):
         assert any(t.startswith("Hazard ratios, IPTW Cox") for t in texts)
         assert not fig.axes[0].collections, "no confidence band on weighted curves"
         assert not _covered(fig)
+
+
+def test_long_follow_up_keeps_the_ticks_apart():
+    ticks = time_axis(156.0).ticks
+    assert list(ticks[:3]) == [0, 24, 48] and len(ticks) <= 9
+    assert list(time_axis(96.0).ticks[:3]) == [0, 12, 24]  # the paper's follow-up: yearly
+
+
+def test_a_long_group_label_is_wrapped_inside_the_figure():
+    """A group label wider than the left margin is wrapped at the numbers at risk, never
+    cut at the figure's left edge, and each row stays level with its numbers."""
+    rng = np.random.default_rng(1)
+    long = "Blinatumomab plus low-intensity chemotherapy (mini-HCVD)"
+    frame = pd.DataFrame({"time": rng.exponential(600, 60).round(),
+                          "cause": rng.integers(0, 2, 60)})
+    groups = pd.Series(np.where(rng.random(60) < 0.5, long, "CAR-T"))
+    fig = km_panel(frame, groups, ["CAR-T", long], kind="survival", title="Overall survival",
+                   ylabel="Probability", disclosure=NO_SUPPRESSION)
+    try:
+        fig.canvas.draw()
+        risk = fig.axes[-1]
+        labels = risk.get_yticklabels()
+        assert re.sub(r"\s", "", labels[1].get_text()) == re.sub(r"\s", "", long)
+        assert "\n" in labels[1].get_text() and "\n" not in labels[0].get_text()
+        renderer = fig.canvas.get_renderer()
+        assert all(t.get_window_extent(renderer).x0 >= 0 for t in labels)
+        # the numbers of each row sit at its label's height
+        for label in labels:
+            row = [t for t in risk.texts if abs(t.get_position()[1] - label.get_position()[1])
+                   < 1e-9]
+            assert len(row) == len(risk.get_xticks())
+    finally:
+        plt.close(fig)

@@ -169,15 +169,16 @@ class TimeAxis:
 
 
 def time_axis(horizon_months: float) -> TimeAxis:
-    """Months with ticks every 12, 6, 3 or 1; days (ticks every 5, 10 or 14) when the
-    horizon is at most :data:`DAYS_UP_TO_MONTHS` months, where events come within weeks."""
+    """Months with ticks every 24, 12, 6, 3 or 1 (at most 9 ticks up to 16 years); days
+    (ticks every 5, 10 or 14) when the horizon is at most :data:`DAYS_UP_TO_MONTHS` months,
+    where events come within weeks."""
     if horizon_months <= DAYS_UP_TO_MONTHS:
         per_month = float(months_to_days(1.0))
         days = horizon_months * per_month
         step = 5 if days <= 30 else 10 if days <= 70 else 14
         return TimeAxis("days", per_month, np.arange(0, days + 1e-9, step))
-    step = (12 if horizon_months > 36 else 6 if horizon_months > 12
-            else 3 if horizon_months > 4 else 1)
+    step = (24 if horizon_months > 96 else 12 if horizon_months > 36
+            else 6 if horizon_months > 12 else 3 if horizon_months > 4 else 1)
     return TimeAxis("months", 1.0, np.arange(0, horizon_months + 1e-9, step))
 
 
@@ -265,20 +266,26 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
                     for line in _lines_of(plot_text(text), 60)] if corner else []
     header = ((1 if first else 0) + (len(curves) if groups is not None else 0)
               + len(corner_lines))
-    n = len(curves)
+
+    days = months_to_days(axis.ticks / axis.per_month)
+    risk_rows = [_at_risk_row(curve, days, disclosure) for curve in curves]
+    widest = max([1] + [len(shown) for row in risk_rows for shown in row])  # centred on x = 0
+    char = 0.64 * FONT / 72  # a digit of DejaVu Sans, in inches
+    # a group label wider than the margin can give is wrapped, never cut at the left edge
+    fit = max(8, int((0.45 * WIDTH - 0.22) / char - widest / 2))
+    risk_labels = [_lines_of(plot_text(c.label), fit) for c in curves]
+    labels = max(len(line) for lines in risk_labels for line in lines)
+    # each row as tall as its label, top to bottom; its numbers at the middle
+    tall = np.array([len(lines) for lines in risk_labels], float)
+    middle = tall.sum() - (np.cumsum(tall) - tall / 2) - 0.5  # one-line rows: n - 1, ..., 0
+    left = min(0.45 * WIDTH, max(0.8, 0.12 + char * (labels + widest / 2) + 0.1))
 
     # heights, top to bottom, in inches
     top, title_h = 0.08, 1.15 * LINE * len(title_lines)
     header_h = LINE * header + (0.1 if header else 0)
     axis_h = 2 * LINE + 0.1
-    risk_title_h, risk_h, bottom = 1.3 * LINE, 1.15 * LINE * n, 0.06
+    risk_title_h, risk_h, bottom = 1.3 * LINE, 1.15 * LINE * tall.sum(), 0.06
     height = top + title_h + header_h + PLOT_HEIGHT + axis_h + risk_title_h + risk_h + bottom
-    labels = max(len(plot_text(c.label)) for c in curves)
-    days = months_to_days(axis.ticks / axis.per_month)
-    risk_rows = [_at_risk_row(curve, days, disclosure) for curve in curves]
-    widest = max([1] + [len(shown) for row in risk_rows for shown in row])  # centred on x = 0
-    char = 0.64 * FONT / 72  # a digit of DejaVu Sans, in inches
-    left = min(0.45 * WIDTH, max(0.8, 0.12 + char * (labels + widest / 2) + 0.1))
     right = 0.05 + char * widest / 2 + 0.05
     plot_w = WIDTH - left - right
 
@@ -321,11 +328,10 @@ def km_panel(endpoint: pd.DataFrame, groups: pd.Series | None, group_order: list
                             sharex=ax)
         for row, (curve, shown) in enumerate(zip(curves, risk_rows, strict=True)):
             for x, text in zip(axis.ticks, shown, strict=True):
-                risk.text(x, n - 1 - row, text, ha="center", va="center", fontsize=FONT,
+                risk.text(x, middle[row], text, ha="center", va="center", fontsize=FONT,
                           color=curve.colour)
-        risk.set_yticks(range(n), [plot_text(c.label) for c in reversed(curves)],
-                        fontsize=FONT)
-        risk.set_ylim(-0.5, n - 0.5)
+        risk.set_yticks(middle, ["\n".join(lines) for lines in risk_labels], fontsize=FONT)
+        risk.set_ylim(-0.5, tall.sum() - 0.5)
         risk.set_title("Number at risk" if w is None else
                        "Weighted number at risk (sum of weights)", loc="left", fontsize=FONT,
                        pad=4).set_x(edge)
