@@ -61,6 +61,7 @@ from .bundle import (
     Bundle,
     BundleError,
     PooledEndpoint,
+    PooledSplit,
     check_bundles,
     pool_endpoint,
     pool_split,
@@ -303,11 +304,8 @@ class EndpointAnalysis:
     def figure(self, consortium: Consortium) -> plt.Figure:
         """The pooled curves by group (:func:`bridge_hsct.render.figures.km_panel`, fed the
         pooled life tables written long), with the test stratified by centre."""
-        parts = [pd.DataFrame({"time": time * self.pooled.days_per_unit, "cause": cause,
-                               "group": group})
-                 for group in consortium.groups
-                 for time, cause in [lt.transitions(self.pooled.tables[group])]]
-        frame = pd.concat(parts, ignore_index=True)
+        frame = transitions_frame({g: self.pooled.tables[g] for g in consortium.groups},
+                                  self.pooled.days_per_unit)
         test = (self.pooled.gray_by_centre if self.kind == "incidence"
                 else self.pooled.logrank_by_centre)
         numbers = self.estimates.numbers.set_index("group")
@@ -324,6 +322,15 @@ class EndpointAnalysis:
             heading=_landmark_heading(consortium),
             estimates=estimates, landmark_months=consortium.landmark_months,
             alpha=consortium.alpha, disclosure=consortium.disclosure)
+
+
+def transitions_frame(tables: dict[str, lt.LifeTable], days_per_unit: float) -> pd.DataFrame:
+    """The life tables written long, one row per event or censoring in days (``time``,
+    ``cause``, ``group``: the key of its table), as :func:`.km_panel` draws rows."""
+    return pd.concat([pd.DataFrame({"time": time * days_per_unit, "cause": cause,
+                                    "group": label})
+                      for label, table in tables.items()
+                      for time, cause in [lt.transitions(table)]], ignore_index=True)
 
 
 def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
@@ -361,22 +368,27 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
     estimates = Table(pd.DataFrame(display, columns=columns + (
         ["Rows' estimate lies in, %"] if bounded else [])), pd.DataFrame(numbers),
         disclosure=consortium.disclosure)
+    return EndpointAnalysis(endpoint, spec["label"], spec["kind"], pooled,
+                            estimates,
+                            tests_table(consortium, pooled, endpoint=endpoint),
+                            _cox_table(consortium, endpoint, pooled))
+
+
+def tests_table(consortium: Consortium, pooled: PooledEndpoint | PooledSplit, **keys
+                ) -> Table:
+    """The log-rank (and, for an incidence, Gray's) tests of `pooled`, on the pooled rows and
+    stratified by centre; the download's rows carry `keys` (endpoint, split) first."""
     tests = [("log-rank", "none", pooled.logrank), ("log-rank", "centre",
                                                      pooled.logrank_by_centre)]
     if pooled.gray is not None:
         tests += [("Gray", "none", pooled.gray), ("Gray", "centre", pooled.gray_by_centre)]
-    test_numbers = pd.DataFrame([{"endpoint": endpoint, "test": name, "stratified_by": by,
-                                  "chi2": result.chi2, "df": result.df,
-                                  "p_value": result.p_value} for name, by, result in tests])
-    test_display = pd.DataFrame(
+    numbers = pd.DataFrame([{**keys, "test": name, "stratified_by": by, "chi2": r.chi2,
+                             "df": r.df, "p_value": r.p_value} for name, by, r in tests])
+    display = pd.DataFrame(
         [[f"{name}, " + ("stratified by centre" if by == "centre" else "pooled rows"),
-          "–" if math.isnan(result.chi2) else f"{result.chi2:.3f}", str(result.df),
-          format_p(result.p_value)] for name, by, result in tests],
-        columns=["Test", "χ²", "df", "P value"])
-    return EndpointAnalysis(endpoint, spec["label"], spec["kind"], pooled,
-                            estimates,
-                            Table(test_display, test_numbers, disclosure=consortium.disclosure),
-                            _cox_table(consortium, endpoint, pooled))
+          "–" if math.isnan(r.chi2) else f"{r.chi2:.3f}", str(r.df), format_p(r.p_value)]
+         for name, by, r in tests], columns=["Test", "χ²", "df", "P value"])
+    return Table(display, numbers, disclosure=consortium.disclosure)
 
 
 def _cox_table(consortium: Consortium, endpoint: str, pooled) -> Table:
@@ -765,10 +777,8 @@ def subgroup_section(consortium: Consortium, endpoint: str, split: str, label: s
     kind = consortium.endpoints[endpoint]["kind"]
     shown = _figure_labels(split)
     levels = [shown.get(level, level) for level in pooled.levels]
-    parts = [pd.DataFrame({"time": time * pooled.days_per_unit, "cause": cause,
-                           "group": shown.get(level, level)})
-             for level in pooled.levels for time, cause in [lt.transitions(pooled.tables[level])]]
-    frame = pd.concat(parts, ignore_index=True)
+    frame = transitions_frame({shown.get(lv, lv): pooled.tables[lv] for lv in pooled.levels},
+                              pooled.days_per_unit)
     stratified = pooled.gray_by_centre if kind == "incidence" else pooled.logrank_by_centre
     test_name = "Gray's test" if kind == "incidence" else "log-rank"
     t = consortium.landmark_days / pooled.days_per_unit
@@ -786,18 +796,7 @@ def subgroup_section(consortium: Consortium, endpoint: str, split: str, label: s
         disclosure=consortium.disclosure)
     stem = f"pooled_{endpoint}_by_{split}"
     files = _saved(consortium, figure, stem)
-    tests = [("log-rank", "none", pooled.logrank), ("log-rank", "centre",
-                                                     pooled.logrank_by_centre)]
-    if pooled.gray is not None:
-        tests += [("Gray", "none", pooled.gray), ("Gray", "centre", pooled.gray_by_centre)]
-    numbers = pd.DataFrame([{"endpoint": endpoint, "split": split, "test": name,
-                             "stratified_by": by, "chi2": r.chi2, "df": r.df,
-                             "p_value": r.p_value} for name, by, r in tests])
-    display = pd.DataFrame(
-        [[f"{name}, " + ("stratified by centre" if by == "centre" else "pooled rows"),
-          "–" if math.isnan(r.chi2) else f"{r.chi2:.3f}", str(r.df), format_p(r.p_value)]
-         for name, by, r in tests], columns=["Test", "χ²", "df", "P value"])
-    table = Table(display, numbers, disclosure=consortium.disclosure)
+    table = tests_table(consortium, pooled, endpoint=endpoint, split=split)
     csv = table.save(consortium.output_dir, f"{endpoint}_by_{split}_tests")
     method = ("Aalen–Johansen cumulative incidence (competing events competing)"
               if kind == "incidence" else "Kaplan–Meier")
