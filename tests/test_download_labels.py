@@ -198,3 +198,16 @@ def test_every_download_of_a_reference_build_is_labelled(built_site):
     labelled = {p.name for p in files} - unlabelled
     assert {"figure1a.png", "figure1c.svg", "figure4e.png", "results_numbers.csv",
             "synthetic_cohort_calibration.csv", "synthetic_cohort_calibration.xlsx"} <= labelled
+
+
+def test_a_staged_cohort_is_labelled_with_the_file_it_was_made_from(tmp_path, centre_copy):
+    from bridge_hsct.render.data_label import write_source_note
+
+    staged = tmp_path / "private" / "cohort.csv"
+    staged.parent.mkdir()
+    staged.write_bytes(centre_copy.read_bytes()[:-1] + b"\n\n")  # another file's bytes
+    assert "cohort.csv" in data_label(staged)
+    write_source_note(staged, centre_copy)
+    label = data_label(staged)
+    assert centre_copy.name in label and sha256(centre_copy)[:12] in label
+    assert "cohort.csv" not in label and sha256(staged)[:12] not in label

@@ -15,7 +15,7 @@ from bridge_hsct.book import build as book_build
 from bridge_hsct.book.build import DEFAULT_DATA, Parameters, build
 from bridge_hsct.book.metadata import load_metadata
 from bridge_hsct.book.provenance import citation_text
-from bridge_hsct.paths import chapters
+from bridge_hsct.paths import chapters, sha256
 from bridge_hsct.render.escaping import markdown_text
 from conftest import download, page_text, path_text, site_files
 from test_site import broken_links, pages, parse
@@ -81,6 +81,17 @@ def test_whole_book_builds_for_another_centre(other_site):
     assert "Synthetic data" not in baseline and "cohort with dates.csv" in baseline
     pages = {p.name for p in other_site.glob("*.html")}
     assert {"baseline.html", "audit.html", "provenance.html"} <= pages
+
+
+def test_downloads_name_the_centre_s_own_file_and_its_digest(other_site):
+    """The build stages a validated copy; the labels still name the file the centre gave,
+    with the digest a reader can check against it (the provenance page's)."""
+    source = other_site.parent / "cohort with dates.csv"
+    [svg] = list((other_site / "_downloads").rglob("figure1c.svg"))
+    label = " ".join(re.sub(r"<[^>]+>", " ", svg.read_text(encoding="utf-8")).split())
+    assert f"Computed from {source.name} (SHA-256 {sha256(source)[:12]}" in label
+    [sidecar] = list((other_site / "_downloads").rglob("figure1_estimates.csv.txt"))
+    assert source.name in sidecar.read_text(encoding="utf-8")
 
 
 def test_missing_optional_columns_are_noted_not_crashed(other_site):

@@ -62,6 +62,7 @@ from ..paths import (
     is_reference_cohort,
     sha256,
 )
+from ..render.data_label import write_source_note
 from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text
 from .chapter import group_noun, use_validated_cohorts, validated_cohorts
@@ -794,6 +795,7 @@ def _stage_cohort(cohort, source: str, params: Parameters, private: Path,
         return replace(params, data_path=source)
     params = replace(params, data_path=str(private / "cohort.csv"))
     cohort.to_csv(params.data_path, index=False, date_format="%Y-%m-%d")
+    write_source_note(params.data_path, source)  # labels name the user's file
     cohorts.remember(params.data_path, params.group_col, cohort)  # reads back equal
     return params
 

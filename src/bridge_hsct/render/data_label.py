@@ -27,6 +27,7 @@ path gives the label (:func:`destination`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..paths import is_reference_cohort, sha256
@@ -38,19 +39,36 @@ SYNTHETIC_LABEL = ("Synthetic data: computed from a synthetic cohort reconstruct
                    "data; do not cite as results of the study.")
 
 
+def source_note(staged: str | Path) -> Path:
+    """Where a build notes, beside the cohort it staged, the file the user gave
+    (:func:`write_source_note`)."""
+    return Path(f"{staged}.source.json")
+
+
+def write_source_note(staged: str | Path, source: str | Path) -> None:
+    """Note beside the `staged` cohort the name and SHA-256 of the `source` file it was
+    made from, so that labels name the user's file, not the staged copy."""
+    source_note(staged).write_text(json.dumps({"name": Path(source).name,
+                                               "sha256": sha256(source)}), encoding="utf-8")
+
+
 def data_label(data_path: str | Path) -> str | None:
     """The provenance line of files computed from `data_path`, or None without a path.
 
     Returns :data:`SYNTHETIC_LABEL` for the bundled cohort, else ``Computed from
     <file name> (SHA-256 <12 hex digits>…); not the paper's patients.`` (the name on one
-    line; each kind of file escapes it as it needs).
+    line; each kind of file escapes it as it needs). For a cohort a build staged, the name
+    and digest are those of the file the user gave (:func:`write_source_note`).
     """
     if not data_path or not Path(data_path).is_file():
         return None
     if is_reference_cohort(data_path):
         return SYNTHETIC_LABEL
-    return (f"Computed from {one_line(Path(data_path).name)} (SHA-256 "
-            f"{sha256(data_path)[:12]}…); not the paper's patients.")
+    note = source_note(data_path)
+    source = (json.loads(note.read_text(encoding="utf-8")) if note.is_file()
+              else {"name": Path(data_path).name, "sha256": sha256(data_path)})
+    return (f"Computed from {one_line(source['name'])} (SHA-256 "
+            f"{source['sha256'][:12]}…); not the paper's patients.")
 
 
 def destination(where, label: str | None = None) -> tuple[Path, str | None]:
