@@ -623,6 +623,19 @@ def pool_endpoint(bundles: Sequence[Bundle], endpoint: str, exact: bool = True
         When the bundles cannot be pooled (:func:`check_bundles`), lack the endpoint, or,
         with `exact`, when a bundle is not exact (coarse grid, suppression).
     """
+    inexact = _poolable(bundles, endpoint, exact)
+    groups = tuple(bundles[0].manifest["groups"])
+    by_centre = [[b.life_table(endpoint, g) for g in groups] for b in bundles]
+    pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(groups))]
+    return PooledEndpoint(
+        endpoint, groups, tuple(b.name for b in bundles), dict(zip(groups, pooled, strict=True)),
+        float(bundles[0].manifest["time_grid"]["days_per_unit"]),
+        *_curve_tests(bundles, endpoint, pooled, by_centre),
+        lt.group_cox_model(by_centre), not inexact, inexact)
+
+
+def _poolable(bundles: Sequence[Bundle], endpoint: str, exact: bool) -> tuple[str, ...]:
+    """Refuse what cannot be pooled (see :func:`pool_endpoint`); each inexact bundle and why."""
     check_bundles(bundles)
     inexact = tuple(f"{b.name}: " + "; ".join(b.manifest["not_exact_because"])
                     for b in bundles if not b.manifest["exact"])
@@ -631,17 +644,17 @@ def pool_endpoint(bundles: Sequence[Bundle], endpoint: str, exact: bool = True
                           "(ask for an approximate one)")
     if endpoint not in bundles[0].manifest["endpoints"]:
         raise BundleError(f"{bundles[0].name}: no endpoint {endpoint!r} in the bundles")
-    groups = tuple(bundles[0].manifest["groups"])
-    by_centre = [[b.life_table(endpoint, g) for g in groups] for b in bundles]
-    pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(groups))]
+    return inexact
+
+
+def _curve_tests(bundles: Sequence[Bundle], endpoint: str, pooled: list, by_centre: list
+                 ) -> tuple:
+    """Log-rank on the pooled tables and stratified by centre; Gray's test the same way for
+    an incidence endpoint (None otherwise)."""
     incidence = bundles[0].manifest["endpoints"][endpoint]["kind"] == "incidence"
-    return PooledEndpoint(
-        endpoint, groups, tuple(b.name for b in bundles), dict(zip(groups, pooled, strict=True)),
-        float(bundles[0].manifest["time_grid"]["days_per_unit"]),
-        lt.logrank_test([pooled]), lt.logrank_test(by_centre),
-        lt.gray_test([pooled]) if incidence else None,
-        lt.gray_test(by_centre) if incidence else None,
-        lt.group_cox_model(by_centre), not inexact, inexact)
+    return (lt.logrank_test([pooled]), lt.logrank_test(by_centre),
+            lt.gray_test([pooled]) if incidence else None,
+            lt.gray_test(by_centre) if incidence else None)
 
 
 @dataclass(frozen=True)
@@ -685,7 +698,7 @@ def pool_split(bundles: Sequence[Bundle], endpoint: str, split: str, exact: bool
         absent or empty there; its patients would silently drop out); and when the split
         has a single level at every centre.
     """
-    pool_endpoint(bundles, endpoint, exact)  # the same refusals
+    _poolable(bundles, endpoint, exact)
     lacking = [b.name for b in bundles if split not in b.manifest["splits"]]
     if lacking:
         raise BundleError(f"{lacking[0]}: no life tables by {split!r} (the column is absent "
@@ -697,13 +710,10 @@ def pool_split(bundles: Sequence[Bundle], endpoint: str, split: str, exact: bool
     by_centre = [[lt.pool([b.life_table(endpoint, g, split, lv) for g in groups])
                   for lv in levels] for b in bundles]
     pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(levels))]
-    incidence = bundles[0].manifest["endpoints"][endpoint]["kind"] == "incidence"
     return PooledSplit(
         endpoint, split, levels, dict(zip(levels, pooled, strict=True)),
         float(bundles[0].manifest["time_grid"]["days_per_unit"]),
-        lt.logrank_test([pooled]), lt.logrank_test(by_centre),
-        lt.gray_test([pooled]) if incidence else None,
-        lt.gray_test(by_centre) if incidence else None)
+        *_curve_tests(bundles, endpoint, pooled, by_centre))
 
 
 # ---------------------------------------------------------------------------------------------
