@@ -86,6 +86,15 @@ def test_downloads_hide_small_counts_and_the_percentages_beside_them():
     assert shown["median"].tolist() == [1.5, 2.0, 3.0], "not a count: untouched"
 
 
+def test_sums_of_weights_go_with_the_patients_of_their_row():
+    frame = pd.DataFrame({"group": ["a", "b", "c"], "n": [3, 30, 40],
+                          "weighted_n": [12.4, 2.2, 41.0], "events": [2, 10, 3],
+                          "weighted_events": [7.5, 1.1, 2.9]})
+    shown = SUPPRESSED.suppress_counts(frame)
+    assert shown["weighted_n"].tolist() == ["< 5", 2.2, "< 5"], "hidden with n or events"
+    assert shown["weighted_events"].tolist() == ["< 5", 1.1, "< 5"]
+
+
 def test_numbers_at_risk_under_a_figure():
     data = pd.read_csv(DEFAULT_DATA)
     endpoint = derive(data, "os")
@@ -149,8 +158,13 @@ def small_counts(site) -> list[tuple[str, str]]:
                     found.append((name, text[max(0, match.start() - 60):match.end() + 20]))
         elif path.suffix == ".csv":
             frame = pd.read_csv(path, dtype=str)
+            hidden_row = frame.eq(f"< {K}").any(axis=1)
             for column in frame.columns:
-                if disclosure.COUNT_COLUMN.search(column):
+                if disclosure.WEIGHTED_COLUMN.search(column):
+                    beside = frame[column][hidden_row & frame[column].ne(f"< {K}")
+                                           & frame[column].notna()]
+                    found += [(name, f"{column} = {v} beside a hidden count") for v in beside]
+                elif disclosure.COUNT_COLUMN.search(column):
                     values = pd.to_numeric(frame[column], errors="coerce")
                     small = values[(values > 0) & (values < K)]
                     found += [(name, f"{column} = {v:g}") for v in small]

@@ -35,6 +35,10 @@ COUNT_COLUMN = re.compile(r"^(n|k|events?|count|deaths|censored|at_risk|patients
 
 PERCENT_COLUMN = re.compile(r"percent|proportion|pct", re.IGNORECASE)
 
+#: Columns of sums of case weights (IPTW): not counts themselves (a sum of 2.2 may stand for
+#: 30 patients), but derived from the patients of their row, so hidden with its small count.
+WEIGHTED_COLUMN = re.compile(r"^weighted_(n|events)$", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class Disclosure:
@@ -72,8 +76,9 @@ class Disclosure:
         Count columns are named by :data:`COUNT_COLUMN` (``n``, ``Events``,
         ``n_at_risk``...); their numbers are checked cell by cell, so a displayed table whose
         count column also holds text (a header row's blank) is covered too. Percentages on
-        the same row go with them. Every table the book shows or offers for download passes
-        here.
+        the same row go with them, and so do sums of case weights (:data:`WEIGHTED_COLUMN`),
+        which are not counts but are made of the row's patients. Every table the book shows
+        or offers for download passes here.
         """
         if not self.min_cell_count:
             return frame
@@ -81,14 +86,15 @@ class Disclosure:
         hidden = f"< {self.min_cell_count}"
         row_has_small = pd.Series(False, index=out.index)
         for column in out.columns:
-            if COUNT_COLUMN.search(str(column)):
+            if COUNT_COLUMN.search(str(column)) and not WEIGHTED_COLUMN.search(str(column)):
                 small = out[column].map(lambda v: _is_count(v) and self.is_small(v))
                 small = small.astype(bool)
                 if small.any():
                     out[column] = out[column].astype(object).where(~small, hidden)
                     row_has_small |= small
         for column in out.columns:  # a percentage beside a hidden count would reveal it
-            if PERCENT_COLUMN.search(str(column)) and row_has_small.any():
+            if ((PERCENT_COLUMN.search(str(column)) or WEIGHTED_COLUMN.search(str(column)))
+                    and row_has_small.any()):
                 out[column] = out[column].astype(object).where(~row_has_small, hidden)
         return out
 
