@@ -10,17 +10,11 @@ import pytest
 
 from bridge_hsct.book.forked import Task, TaskDied, run_forked
 
-MARK = {"value": "parent"}
-
 
 def report_pid(name: str, folder: Path, seconds: float = 0.0) -> int:
     (folder / name).write_text(str(os.getpid()))
     time.sleep(seconds)
     return os.getpid()
-
-
-def read_mark(name: str) -> str:
-    return MARK["value"]
 
 
 def kill_myself(name: str) -> None:
@@ -44,12 +38,18 @@ def test_each_task_runs_in_a_process_of_its_own(tmp_path):
     assert all(seconds >= 0 for _, _, seconds in results)
 
 
-def test_start_runs_in_the_child_only():
-    def start():
-        MARK["value"] = "child"
+def test_arguments_reach_the_task_through_the_fork_unpickled():
+    """The build hands its chapters what it validated this way: objects no pipe could
+    carry (a lock, a closure) arrive as they are, and a change in the child stays there."""
+    lock, seen = threading.Lock(), {"value": "parent"}
 
-    [(_, value, _)] = run_forked([Task("mark", read_mark)], workers=1, start=start)
-    assert value == "child" and MARK["value"] == "parent"
+    def mark(name: str, held: threading.Lock, shared: dict, read) -> str:
+        shared["value"] = "child"
+        return f"{held.locked()} {read()}"
+
+    [(_, value, _)] = run_forked([Task("mark", mark, (lock, seen, lambda: seen["value"]))],
+                                 workers=1)
+    assert value == "False child" and seen["value"] == "parent"
 
 
 def fail_once_started(name: str, folder: Path):

@@ -73,3 +73,66 @@ def test_every_module_is_in_a_layer():
 def test_statistics_print_nothing(path):
     printing = [n for n in imported(path) if n.split(".")[0] in PRINTING]
     assert not printing, f"{module_name(path)} imports {printing}"
+
+
+#: Calls that change a dict, list or set in place.
+MUTATING = {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "clear",
+            "add", "discard", "remove"}
+
+
+def module_state_changes(source: str) -> list[str]:
+    """Where `source` keeps state at module level: a ``global`` statement, a context
+    variable, or a function changing one of the module's own top-level names in place
+    (``NAME[key] = ...``, ``NAME.append(...)``...)."""
+    tree = ast.parse(source)
+    top = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+           for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+           if isinstance(t, ast.Name)}
+    found = []
+    for function in (n for n in ast.walk(tree)
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                found.append(f"line {node.lineno}: global {', '.join(node.names)}")
+            targets = (node.targets if isinstance(node, ast.Assign) else
+                       [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+                       else [])
+            for target in targets:
+                if (isinstance(target, (ast.Subscript, ast.Attribute))
+                        and isinstance(target.value, ast.Name) and target.value.id in top):
+                    found.append(f"line {node.lineno}: {ast.unparse(target)} = ...")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in MUTATING and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in top):
+                found.append(f"line {node.lineno}: {ast.unparse(node.func)}(...)")
+    found += [f"line {n.lineno}: a context variable" for n in ast.walk(tree)
+              if isinstance(n, ast.Attribute) and n.attr == "ContextVar"
+              or isinstance(n, ast.Name) and n.id == "ContextVar"]
+    return found
+
+
+def test_the_state_check_finds_each_kind():
+    source = '''
+import contextvars
+CACHE = {}
+SEEN = []
+CURRENT = contextvars.ContextVar("current")
+def remember(key, value):
+    CACHE[key] = value
+    SEEN.append(key)
+def reset():
+    global CACHE
+    CACHE = {}
+def local_only():
+    cache = {}
+    cache["a"] = 1
+'''
+    found = module_state_changes(source)
+    assert len(found) == 4 and not any("cache[" in f for f in found), found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_no_module_level_mutable_state(path):
+    """Settings and caches travel in objects that are passed (issue 12): no module keeps
+    state that a function changes."""
+    assert not module_state_changes(path.read_text(encoding="utf-8")), module_name(path)

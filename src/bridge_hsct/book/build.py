@@ -65,7 +65,7 @@ from ..paths import (
 from ..render.data_label import write_source_note
 from ..render.disclosure import Disclosure
 from ..render.escaping import markdown_code, markdown_text
-from .chapter import group_noun, use_validated_cohorts, validated_cohorts
+from .chapter import group_noun
 from .forked import (
     STOP_SIGNALS,
     Task,
@@ -393,8 +393,9 @@ def publishable(notebook, shown: dict, public: _Public) -> None:
 # ---------------------------------------------------------------- executing chapters
 
 def _execute(name: str, src: Path, params: Parameters, cache: Path | None, key: str,
-             public: _Public | None = None) -> bool:
-    """Execute one chapter into `src` (or copy it from the cache); True if it was cached."""
+             public: _Public | None = None, cohorts: ValidatedCohorts | None = None) -> bool:
+    """Execute one chapter into `src` (or copy it from the cache), its notebook handed
+    `cohorts` (already validated); True if it was cached."""
     public = public or _Public.of(params.data_path, src)
     entry = cache / f"{name}-{key[:20]}" if cache else None
     target = src / f"{name}.ipynb"
@@ -406,16 +407,17 @@ def _execute(name: str, src: Path, params: Parameters, cache: Path | None, key: 
         return True
     _pause("execute")
     run_notebook(NOTEBOOKS / f"{name}.md", target, params.for_notebook(name), public,
-                 lambda executed: _clean_notebook(executed, name, params, public))
+                 lambda executed: _clean_notebook(executed, name, params, public), cohorts)
     if entry:
         _store(entry, target, src / outputs, outputs)
     return False
 
 
 def run_notebook(source: Path, target: Path, parameters: dict, public: _Public,
-                 clean) -> None:
+                 clean, cohorts: ValidatedCohorts | None = None) -> None:
     """Execute the MyST notebook `source` with `parameters` into `target` (its folder the
     working folder), then `clean` the executed notebook in place before it is written.
+    Its chapter loads its cohort from `cohorts` when they hold it validated.
 
     Raises
     ------
@@ -429,7 +431,7 @@ def run_notebook(source: Path, target: Path, parameters: dict, public: _Public,
         papermill.execute_notebook(
             str(target), str(target), parameters=parameters, cwd=str(target.parent),
             kernel_name="python3", engine_name="inprocess", progress_bar=False,
-            log_output=False,
+            log_output=False, validated_cohorts=cohorts,
         )
     except papermill.PapermillExecutionError as exc:
         raise BuildError(
@@ -462,19 +464,19 @@ def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | 
     build: no other cohort was meant to reproduce the paper), else None.
 
     Every chapter gets a process of its own (:func:`.forked.run_forked`), forked from this
-    one after the analysis stack is imported, and takes `cohorts` (the staged cohort, already
-    validated here) from the fork. Workers die with the build, so none outlives a killed
-    build reading the staged data.
+    one after the analysis stack is imported, and hands its notebook `cohorts` (the staged
+    cohort, already validated here, inherited through the fork). Workers die with the build,
+    so none outlives a killed build reading the staged data.
     """
     workers = max(1, min(len(names) + 1, os.cpu_count() or 1))
     _import_analysis_stack()
     # first: at 100,000 patients the audit is among the longest tasks
-    tasks = ([Task(AUDIT_SCORE, _audit_score, (params.data_path, params.group_col))]
+    tasks = ([Task(AUDIT_SCORE, _audit_score, (params.data_path, params.group_col, cohorts))]
              if with_score else [])
-    tasks += [Task(n, _execute, (src, params, cache, keys[n], public)) for n in names]
+    tasks += [Task(n, _execute, (src, params, cache, keys[n], public, cohorts))
+              for n in names]
     score, done = None, 0
-    for name, result, seconds in run_forked(tasks, workers,
-                                            start=lambda: use_validated_cohorts(cohorts)):
+    for name, result, seconds in run_forked(tasks, workers):
         if name == AUDIT_SCORE:
             score = result
             continue
@@ -487,9 +489,10 @@ def _execute_all(names: list[str], src: Path, params: Parameters, cache: Path | 
 AUDIT_SCORE = "audit score"  # not a chapter's name: chapters are notebooks' file names
 
 
-def _audit_score(name: str, data_path: str, group_col: str) -> dict:
+def _audit_score(name: str, data_path: str, group_col: str, cohorts: ValidatedCohorts
+                 ) -> dict:
     """In a worker: the audit's headline score of the staged cohort."""
-    return overall_score(validated_cohorts().load(data_path, group_col), group_col)
+    return overall_score(cohorts.load(data_path, group_col), group_col)
 
 
 def _import_analysis_stack() -> None:

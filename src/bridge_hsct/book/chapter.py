@@ -3,7 +3,6 @@ section functions take (cohort, groups, alpha, landmark, disclosure, output fold
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,19 +110,10 @@ def group_noun(group_label: str | None, data_path: str | Path) -> str:
     return "bridging therapy" if is_reference_cohort(data_path) else "group"
 
 
-#: The cohorts a build validated, in a chapter worker it forked (see
-#: :func:`use_validated_cohorts`); None elsewhere: the chapter validates its file itself.
-_BUILD_COHORTS: contextvars.ContextVar[ValidatedCohorts | None] = contextvars.ContextVar(
-    "build_cohorts", default=None)
-
-
-def use_validated_cohorts(cohorts: ValidatedCohorts) -> None:
-    """In a chapter worker of the build: open chapters with `cohorts`, which holds the
-    staged cohort already validated. The build passes this as its worker pool's
-    initializer (see :func:`bridge_hsct.book.build._execute_all`)."""
-    _BUILD_COHORTS.set(cohorts)
-
-
 def validated_cohorts() -> ValidatedCohorts:
-    """The cohorts the build handed to this worker, or new ones outside a build."""
-    return _BUILD_COHORTS.get() or ValidatedCohorts()
+    """The cohorts the build validated, when this runs in a notebook the build executes (its
+    in-process shell carries them: :class:`bridge_hsct.book.inprocess.InProcessEngine`);
+    new ones elsewhere (a Jupyter kernel, a script), so the chapter validates its file."""
+    from IPython import get_ipython  # the shell running this notebook, if any
+
+    return getattr(get_ipython(), "validated_cohorts", None) or ValidatedCohorts()

@@ -66,10 +66,10 @@ def stop_signals_held() -> Iterator[set]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-def run_forked(tasks: list[Task], workers: int, start: Callable[[], None] | None = None
-               ) -> Iterator[tuple[str, object, float]]:
+def run_forked(tasks: list[Task], workers: int) -> Iterator[tuple[str, object, float]]:
     """Run `tasks`, at most `workers` at a time, each in a process forked from this one
-    (after `start`, if given, runs in it); yield ``(name, result, seconds)`` as each ends.
+    (which its arguments reach through the fork, unpickled); yield
+    ``(name, result, seconds)`` as each ends.
 
     The first task that raises stops the others (they are killed) and its exception is
     raised here, as is a stop signal the build receives meanwhile.
@@ -91,7 +91,7 @@ def run_forked(tasks: list[Task], workers: int, start: Callable[[], None] | None
                 # among them) would have its exception printed and the stop lost
                 with stop_signals_held() as mask:
                     process = context.Process(target=_child, name=task.name, daemon=True,
-                                              args=(sender, parent, task, start, mask))
+                                              args=(sender, parent, task, mask))
                     process.start()
                 sender.close()
                 running[receiver] = (task.name, process)
@@ -118,14 +118,12 @@ def run_forked(tasks: list[Task], workers: int, start: Callable[[], None] | None
             receiver.close()
 
 
-def _child(sender, parent: int, task: Task, start, mask: set) -> None:
+def _child(sender, parent: int, task: Task, mask: set) -> None:
     """In the forked process: run `task` and send its outcome to the build."""
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # as the build had it before the fork
     die_with_parent(parent)
     t0 = time.perf_counter()
     try:
-        if start:
-            start()
         message = ("done", task.function(task.name, *task.args), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - sent to the build, which raises it
         message = ("error", exc, time.perf_counter() - t0)

@@ -79,12 +79,18 @@ class _CollectResult(DisplayHook):
 
 
 class _NotebookShell(InteractiveShell):
-    """An IPython shell whose displays, results, streams and errors become cell outputs."""
+    """An IPython shell whose displays, results, streams and errors become cell outputs.
 
-    def __init__(self, **kwargs):
+    It carries the cohorts the build already validated (``validated_cohorts``, a
+    :class:`bridge_hsct.cohort.validate.ValidatedCohorts` or None), which
+    :func:`bridge_hsct.book.chapter.open_chapter` asks the running shell for.
+    """
+
+    def __init__(self, validated_cohorts=None, **kwargs):
         super().__init__(display_pub_class=_CollectDisplays, displayhook_class=_CollectResult,
                          **kwargs)
         self.outputs = _Outputs()
+        self.validated_cohorts = validated_cohorts
 
     def enable_gui(self, gui=None):  # abstract in InteractiveShell; there is no GUI here
         pass
@@ -108,13 +114,19 @@ class InProcessEngine(Engine):
     Cells run one after another in a new namespace; the first failing cell stops execution
     and is recorded as papermill records it, so ``papermill.execute_notebook`` raises
     ``PapermillExecutionError`` naming the cell, exactly as with a kernel.
+
+    ``papermill.execute_notebook(..., engine_name="inprocess", validated_cohorts=cohorts)``
+    hands the notebook's shell the cohorts the caller validated, so that its chapter does not
+    validate them again.
     """
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+    def execute_managed_notebook(cls, nb_man, kernel_name, validated_cohorts=None,
+                                 **kwargs):
         _NotebookShell.clear_instance()
         # no history database: parallel chapters would contend for ~/.ipython's SQLite file
-        shell = _NotebookShell.instance(config=Config({"HistoryManager": {"enabled": False}}))
+        shell = _NotebookShell.instance(config=Config({"HistoryManager": {"enabled": False}}),
+                                        validated_cohorts=validated_cohorts)
         sys.displayhook = shell.displayhook
         try:
             for index, cell in enumerate(nb_man.nb.cells):

@@ -709,8 +709,8 @@ class ValidatedCohorts:
 
     Kept by file content (SHA-256), group column and cut-off. The book's builder makes one,
     validates the input with it, records the cohort it stages for the chapters
-    (:meth:`remember`) and hands it to its forked chapter workers
-    (:func:`bridge_hsct.book.chapter.use_validated_cohorts`), so no chapter validates the
+    (:meth:`remember`) and hands it to the notebook of each chapter it executes
+    (:class:`bridge_hsct.book.inprocess.InProcessEngine`), so no chapter validates the
     data again. Each :meth:`load` returns a copy: a chapter may change its frame.
     """
 
