@@ -96,7 +96,10 @@ def _tests() -> str:
             f"{cite('agresti2013')}, the {group_tests.LINEAR_BY_LINEAR} for ordered "
             f"categories (disease status, HCT-CI), the {group_tests.CHI2} for unordered ones "
             f"with more levels, and the {group_tests.MANN_WHITNEY.replace(' (two-sided)', '')} "
-            f"for continuous variables {cite('mann1947')}; with three or more groups the "
+            f"for continuous variables {cite('mann1947')} (exact when a group has at most "
+            f"{group_tests.MANN_WHITNEY_EXACT_MAX} patients and no values are tied, else "
+            "the normal approximation with continuity and tie corrections); with three or "
+            "more groups the "
             f"{group_tests.CHI2} and the {group_tests.KRUSKAL} {cite('kruskal1952')} take their "
             "place. Every test is two-sided.")
 

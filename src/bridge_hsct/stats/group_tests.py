@@ -77,6 +77,20 @@ def compare_categories(values: pd.Series, groups: pd.Series, levels, ordered=Fal
     return TestResult(float(stats.chi2_contingency(table, correction=False).pvalue), CHI2)
 
 
+#: Largest group for which the Mann–Whitney P value is exact (when no values are tied).
+MANN_WHITNEY_EXACT_MAX = 8
+
+
+def mann_whitney_is_exact(first, second) -> bool:
+    """Whether the Mann–Whitney test of two samples is exact: one sample has at most
+    :data:`MANN_WHITNEY_EXACT_MAX` values and no two values are tied (else the normal
+    approximation with continuity correction, tie-corrected; R's ``wilcox.test`` with
+    ``exact = FALSE``). This is SciPy's rule, written out so the Methods page can state it."""
+    pooled = np.concatenate([np.asarray(first, float), np.asarray(second, float)])
+    small = min(len(first), len(second)) <= MANN_WHITNEY_EXACT_MAX
+    return small and np.unique(pooled).size == pooled.size
+
+
 def compare_numbers(values: pd.Series, groups: pd.Series) -> TestResult:
     """Compare a continuous (or ranked) variable between groups with a rank test."""
     known = values.notna() & groups.notna()
@@ -85,6 +99,7 @@ def compare_numbers(values: pd.Series, groups: pd.Series) -> TestResult:
     if len(samples) < 2 or np.unique(np.concatenate(samples)).size < 2:
         return TestResult(float("nan"), "not computable (one group or no variation)")
     if len(samples) == 2:
-        p = stats.mannwhitneyu(*samples, alternative="two-sided").pvalue
+        method = "exact" if mann_whitney_is_exact(*samples) else "asymptotic"
+        p = stats.mannwhitneyu(*samples, alternative="two-sided", method=method).pvalue
         return TestResult(float(p), MANN_WHITNEY)
     return TestResult(float(stats.kruskal(*samples).pvalue), KRUSKAL)
