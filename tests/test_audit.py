@@ -23,8 +23,10 @@ from bridge_hsct.paper.audit import (
     judgement,
     overall_score,
     score_sentence,
+    with_reconstruction_notes,
 )
 from bridge_hsct.paper.published import load_published, printed_precision
+from bridge_hsct.paper.synthetic.audit_notes import crs_split, reconstruction_notes
 from bridge_hsct.paths import DEFAULT_DATA
 from conftest import small_cohort
 
@@ -179,6 +181,38 @@ def test_crs_rows_are_computed_from_the_crs_grade(synthetic_audit):
                                "results.crs_grade_1_2.p_value", "results.crs_grade_3.p_value"]]
     assert (crs["status"] == REPRODUCED).all(), crs[["recomputed", "note"]]
     assert crs["recomputed"].iloc[0] == 29
+
+
+def test_the_registry_speaks_of_the_paper_alone():
+    """What the synthetic cohort does with a number is not a fact of the paper: no
+    registry note speaks of it (it is written in paper/synthetic/audit_notes.py)."""
+    notes = load_published()["note"].fillna("")
+    assert not notes.str.contains("synthetic|generator", case=False).any()
+
+
+def test_reconstruction_notes_quote_the_cohort_s_own_counts():
+    data = pd.DataFrame({"arm": ["A", "A", "A", "B", "B", "B"],
+                         "crs_grade": [0, 1, 2, 2, 3, 3]})
+    assert crs_split(data, "arm") == "grade 1-2: 2 A, 1 B; grade 3: 2 B"
+    notes = reconstruction_notes(data, "arm")
+    assert "(grade 1-2: 2 A, 1 B; grade 3: 2 B)" in notes["results.crs_grade_3.p_value"]
+    assert "results.crs_grade_3.p_value" not in reconstruction_notes(data[["arm"]], "arm")
+
+
+def test_reconstruction_notes_follow_the_registry_s_own():
+    audit = pd.DataFrame({"id": ["a", "b", "c"], "note": ["paper says", "", "paper says"]})
+    noted = with_reconstruction_notes(audit, {"a": "cohort does", "b": "cohort does"})
+    assert noted["note"].tolist() == ["paper says; cohort does", "cohort does", "paper says"]
+
+
+def test_the_reference_audit_says_how_the_synthetic_cohort_carries_crs(tmp_path):
+    chapter = open_chapter(str(DEFAULT_DATA), output_dir=tmp_path / "audit")
+    audit = audit_report(chapter).audit.set_index("id")
+    split = crs_split(chapter.data, "arm")
+    assert split.startswith("grade 1-2: ")
+    for key in ["results.crs_grade_1_2.p_value", "results.crs_grade_ge1.count.whole"]:
+        assert audit.loc[key, "note"].startswith(load_published().set_index("id").loc[
+            key, "note"] + "; the synthetic cohort's per-arm CRS split (" + split)
 
 
 def test_every_registry_row_is_computed_or_says_honestly_why_not(synthetic_audit):

@@ -717,19 +717,16 @@ def _comparison(audit: pd.DataFrame, disclosure: Disclosure) -> AuditReport:
                "computed from this cohort; each is set beside its published value below.")
     compared = _hide_small_counts(audit, disclosure).drop(
         columns=["status", "tolerance", "rule", "kind"])
-    if "note" in compared:  # what the registry says of the reconstruction is not about them
-        compared["note"] = compared["note"].map(_about_the_paper)
     return AuditReport(compared, sections, {}, summary, COMPARISON_NOTE, reference=False)
 
 
-def _about_the_paper(note) -> str:
-    """A registry note without what it says of the synthetic reference cohort (the notes put
-    that last: the clause naming it and all after it are dropped)."""
-    if not isinstance(note, str) or "synthetic" not in note:
-        return note
-    before = note[:note.index("synthetic")]
-    cut = max(before.rfind(". "), before.rfind("; "))
-    return before[:cut + 1].rstrip(";").strip() if cut >= 0 else ""
+def with_reconstruction_notes(audit: pd.DataFrame, notes: dict[str, str]) -> pd.DataFrame:
+    """`audit` with each row's note followed by what `notes` (registry id → text) say of it:
+    on the reference cohort, how the synthetic cohort carries the number
+    (:func:`.synthetic.audit_notes.reconstruction_notes`)."""
+    added = audit["id"].map(notes).fillna("")
+    return audit.assign(note=[f"{note}; {more}" if note and more else note or more
+                              for note, more in zip(audit["note"], added, strict=True)])
 
 
 def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
@@ -749,7 +746,12 @@ def audit_report(chapter, registry: pd.DataFrame | None = None) -> AuditReport:
 
     registry = load_published() if registry is None else registry
     audit = audit_table(Cohort(chapter.data, chapter.group_col), registry)
-    report = (_reproduction if is_reference_cohort(chapter.data_path) else _comparison)(
-        audit, chapter.disclosure)
+    if is_reference_cohort(chapter.data_path):
+        from .synthetic.audit_notes import reconstruction_notes
+
+        notes = reconstruction_notes(chapter.data, chapter.group_col)
+        report = _reproduction(with_reconstruction_notes(audit, notes), chapter.disclosure)
+    else:
+        report = _comparison(audit, chapter.disclosure)
     report.csv = save_table(report.audit, chapter, "audit")  # labelled with its data
     return report

@@ -15,6 +15,7 @@ targets       the calibration targets, read from the published-values registry
 calibrate     the seeded simulated-annealing search
 tails         rules on the curves beyond the published time points (issue 15)
 explanations  why a target can be missed (reported next to every miss)
+audit_notes   what the reproduction audit says of how the cohort carries a published number
 report        recomputation of every target with the book's functions; the report
 pipeline      the end-to-end generation (``python -m bridge_hsct.paper.synthetic``)
 """
