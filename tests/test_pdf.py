@@ -182,3 +182,36 @@ def test_a_build_asked_for_the_pdf_links_it_from_the_provenance_page(tmp_path):
     without = build(tmp_path / "without", Parameters(), log=lambda *a, **k: None)
     assert "supplement.pdf" not in (without / "provenance.html").read_text()
     assert not (without / "supplement.pdf").exists()
+
+
+@pytest.fixture(scope="module")
+def centre_pdf(tmp_path_factory):
+    """The PDF of a book built on another cohort than the bundled one (its groups renamed)."""
+    import pandas as pd
+
+    from bridge_hsct.book.build import DEFAULT_DATA, Parameters, build
+
+    folder = tmp_path_factory.mktemp("centre_pdf")
+    data = pd.read_csv(DEFAULT_DATA)
+    data["arm"] = data["arm"].map({"CAR-T": "Ward A", "Blinatumomab": "Ward B"})
+    data.to_csv(folder / "centre.csv", index=False)
+    site = build(folder / "site", Parameters(data_path=str(folder / "centre.csv")),
+                 log=lambda *a, **k: None, pdf=True)
+    return PdfReader(site / "supplement.pdf")
+
+
+def test_a_centre_s_pdf_is_its_analysis_not_the_paper_s_supplement(centre_pdf):
+    """The title page and the document information frame the book as the website does on
+    another cohort: made with the supplement, about the data named, authored by nobody the
+    supplement names."""
+    meta = load_metadata()
+    title_page = squeezed(centre_pdf.pages[0].extract_text())
+    for claim in ["Reproducibilitysupplement,version", "Are-analysisof", "Syntheticdata",
+                  squeezed(meta.supplement.authors[0].name)]:
+        assert claim not in title_page, claim
+    for fact in ["Madewiththereproducibilitysupplement", "notthepatientsofthestudy",
+                 meta.paper.doi, "DataSHA-256", "centre.csv", "fortheownerofthedata"]:
+        assert fact in title_page, fact
+    information = centre_pdf.metadata
+    assert information.author is None
+    assert information.subject.startswith("An analysis made with the reproducibility")

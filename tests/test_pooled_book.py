@@ -252,3 +252,32 @@ def test_an_approximate_book_from_week_grids_is_flagged_on_every_page(tmp_path, 
         theirs = km_at(mine["time"], mine["cause"] == 1, LANDMARK_DAYS).value
         low, high = estimates.loc[group, ["rows_estimate_at_least", "rows_estimate_at_most"]]
         assert low <= theirs <= high and high == estimates.loc[group, "estimate"]
+
+
+def test_the_pooled_book_names_its_bundles_and_prints_as_one_pdf(tmp_path):
+    """A consortium cites the pooled book as the single-centre one is cited: its provenance
+    page names every bundle with its SHA-256, and ``--pdf`` prints the whole book, whose
+    title page frames it as the consortium's analysis."""
+    from pypdf import PdfReader
+
+    from bridge_hsct.paths import sha256
+
+    paths = []
+    for i, centre in enumerate(split_into_centres(synthetic_raw(), 2, seed=5)):
+        paths.append(tmp_path / f"centre{i}.bundle.zip")
+        bundles.write_bundle(centre, "arm", paths[-1])
+    assert cli_main(["build", "--bundles", *map(str, paths), "--out", str(tmp_path / "site"),
+                     "--pdf"]) == 0
+    site = tmp_path / "site"
+    provenance = (site / "provenance.html").read_text(encoding="utf-8")
+    for path in paths:
+        assert path.name in provenance and sha256(path) in provenance
+    assert 'href="supplement.pdf"' in provenance
+    assert "the consortium" in provenance
+    reader = PdfReader(site / "supplement.pdf")
+    title_page = "".join(reader.pages[0].extract_text().split())
+    assert "Madewiththereproducibilitysupplement" in title_page
+    assert "Are-analysisof" not in title_page
+    assert all(path.name in title_page for path in paths)
+    contents = "".join(reader.pages[1].extract_text().split())
+    assert "Provenanceandcitation" in contents

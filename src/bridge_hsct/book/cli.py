@@ -160,9 +160,7 @@ def _build(args: argparse.Namespace) -> None:
         if params.data_path != Parameters.data_path:
             raise UsageError("--data and --bundles: give a cohort file or the centres' "
                              "bundles, not both")
-        if args.pdf:
-            raise UsageError("--pdf: the pooled book (--bundles) has no PDF yet")
-        build_pooled(args.out, params, approximate=args.approximate)
+        build_pooled(args.out, params, approximate=args.approximate, pdf=args.pdf)
         return
     if args.approximate:
         raise UsageError("--approximate: only for the pooled book (--bundles)")

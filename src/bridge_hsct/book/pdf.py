@@ -7,7 +7,8 @@ is executed again: the chapters are read in the order of the site's navigation, 
 article is taken whole, its ids are made unique across the book and its links are pointed at
 the chapters inside the document. A title page (title, authors and version from
 ``CITATION.cff``, the build's date, source revision and data SHA-256 from the provenance
-page, and the synthetic-data statement) and a table of contents are put before them. Debian's
+page, and the synthetic-data statement; on any other data, a book made with the supplement
+about the data it names, with no author) and a table of contents are put before them. Debian's
 Chromium, driven by Playwright, prints the result with the site's theme and ``print.css``;
 tables too wide for a portrait page are printed on landscape pages,
 and scaled to the width of those if need be. The contents' page numbers are read
@@ -37,6 +38,7 @@ from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
 from .metadata import Metadata, load_metadata
+from .provenance import licence_text
 
 CHROMIUM = Path("/usr/bin/chromium")
 PRINT_CSS = resources.files(__package__).joinpath("print.css")
@@ -201,23 +203,31 @@ def synthetic_statement(site: Path, root: str) -> str:
 
 
 def title_page(meta: Metadata, title: str, facts: dict[str, str], synthetic: str) -> str:
-    """The title page (HTML)."""
+    """The title page (HTML). On the bundled synthetic cohort (`synthetic`: its statement)
+    the book is the paper's reproducibility supplement, with its authors and licence; on any
+    other data it is the data owner's analysis made with the supplement, and says so."""
     work, paper = meta.supplement, meta.paper
-    authors = ", ".join(a.name for a in work.authors)
     rows = "".join(f"<tr><th>{html.escape(label)}</th><td>{html.escape(facts[label])}</td></tr>"
                    for label in PROVENANCE_FACTS)
     doi = html.escape(paper.doi)
-    statement = (f'<div class="admonition warning"><p class="admonition-title">Synthetic data'
-                 f"</p><p>{html.escape(synthetic)}</p></div>" if synthetic else "")
-    return (f'<section class="title-page"><h1>{html.escape(title)}</h1>'
-            f'<p class="subtitle">Reproducibility supplement, version {html.escape(work.version)}'
-            f" ({html.escape(work.date)})</p>"
-            f'<p class="authors">{html.escape(authors)}</p>'
-            f"<p>A re-analysis of: {html.escape(paper.title)}. <em>{html.escape(paper.journal)}"
-            f"</em>. {html.escape(paper.year)};{html.escape(paper.volume)}:"
-            f'{html.escape(paper.pages)}. <a href="https://doi.org/{doi}">doi:{doi}</a></p>'
-            f"{statement}<table class=\"provenance\">{rows}</table>"
-            f"<p>{html.escape(meta.licence_statement)}</p>"
+    cited = (f"{html.escape(paper.title)}. <em>{html.escape(paper.journal)}</em>. "
+             f"{html.escape(paper.year)};{html.escape(paper.volume)}:{html.escape(paper.pages)}."
+             f' <a href="https://doi.org/{doi}">doi:{doi}</a>')
+    version = f"version {html.escape(work.version)} ({html.escape(work.date)})"
+    if synthetic:
+        authors = ", ".join(a.name for a in work.authors)
+        about = (f'<p class="subtitle">Reproducibility supplement, {version}</p>'
+                 f'<p class="authors">{html.escape(authors)}</p>'
+                 f"<p>A re-analysis of: {cited}</p>"
+                 f'<div class="admonition warning"><p class="admonition-title">Synthetic data'
+                 f"</p><p>{html.escape(synthetic)}</p></div>")
+    else:
+        about = (f'<p class="subtitle">Made with the reproducibility supplement, {version}'
+                 "</p><p>Its numbers describe the data named below, not the patients of the "
+                 f"study whose design and definitions it follows: {cited}</p>")
+    return (f'<section class="title-page"><h1>{html.escape(title)}</h1>{about}'
+            f'<table class="provenance">{rows}</table>'
+            f"<p>{html.escape(licence_text(meta, bool(synthetic)))}</p>"
             "<p>Printed from the website, whose chapters also offer the figures and tables as "
             "files for download.</p></section>")
 
@@ -250,6 +260,7 @@ class PrintDocument:
     front: str
     chapters: list[Chapter]
     body: str
+    synthetic: bool  # built on the bundled synthetic cohort: the paper's supplement
 
     def html(self, pages: dict[str, int]) -> str:
         return (f'<!DOCTYPE html><html lang="en" data-theme="light"><head><meta charset="utf-8">'
@@ -270,9 +281,10 @@ def print_document(site: Path, meta: Metadata) -> PrintDocument:
     head = "".join(f'<link rel="stylesheet" href="{sheet}">' for sheet in sheets)
     head += f"<style>{PRINT_CSS.read_text(encoding='utf-8')}</style>"
     title = chapter_list[0].title
-    front = title_page(meta, title, provenance_facts(site), synthetic_statement(site, root))
+    synthetic = synthetic_statement(site, root)
+    front = title_page(meta, title, provenance_facts(site), synthetic)
     body = "".join(str(chapter_article(site, c, names)) for c in chapter_list)
-    return PrintDocument(title, head, front, chapter_list, body)
+    return PrintDocument(title, head, front, chapter_list, body, bool(synthetic))
 
 
 def chapter_pages(pdf: Path, chapter_list: list[Chapter]) -> dict[str, int]:
@@ -325,15 +337,22 @@ def _pdf_date(built: str) -> str:
     return datetime.strptime(built, "%Y-%m-%d %H:%M UTC").strftime("D:%Y%m%d%H%M00Z")
 
 
-def document_information(meta: Metadata, title: str, built: str) -> dict[str, str]:
-    """The PDF's title, author, subject, keywords and dates (the build's)."""
+def document_information(meta: Metadata, title: str, built: str, synthetic: bool = True
+                         ) -> dict[str, str]:
+    """The PDF's title, author, subject, keywords and dates (the build's). Only the
+    supplement itself (`synthetic`: built on the bundled cohort) names the supplement's
+    authors as its own; another cohort's book is its data owner's, whom no file names."""
     paper = meta.paper
+    cited = (f"{paper.title}. {paper.journal}. {paper.year};{paper.volume}:{paper.pages}. "
+             f"doi:{paper.doi}")
+    version = f"version {meta.supplement.version}"
     return {
         "/Title": title,
-        "/Author": "; ".join(a.name for a in meta.supplement.authors),
-        "/Subject": (f"Reproducibility supplement (version {meta.supplement.version}) to "
-                     f"{paper.title}. {paper.journal}. {paper.year};{paper.volume}:{paper.pages}."
-                     f" doi:{paper.doi}"),
+        **({"/Author": "; ".join(a.name for a in meta.supplement.authors)} if synthetic
+           else {}),
+        "/Subject": (f"Reproducibility supplement ({version}) to {cited}" if synthetic else
+                     f"An analysis made with the reproducibility supplement ({version}) to "
+                     f"{cited}"),
         "/Keywords": ", ".join(meta.keywords),
         "/CreationDate": _pdf_date(built),
         "/ModDate": _pdf_date(built),
@@ -405,7 +424,8 @@ def write_pdf(site: Path, pdf: Path, chromium: Path = CHROMIUM) -> Path:
     pages = chapter_pages(pdf, document.chapters)
     _print(document.html(pages), pdf, document.title, chromium)
     built = provenance_facts(Path(site))["Built"]
-    write_information(pdf, document_information(meta, document.title, built))
+    write_information(pdf, document_information(meta, document.title, built,
+                                                document.synthetic))
     return pdf
 
 

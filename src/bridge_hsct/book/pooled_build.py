@@ -6,7 +6,9 @@ groups and endpoints; each exact, or on a coarse grid with ``--approximate``
 (``APPROXIMATE=1``), when every page says APPROXIMATE; one line naming the bundle
 otherwise) before anything is written, then executes the chapters of
 ``notebooks/pooled/`` listed in ``book/_toc_pooled.yml`` on copies of the bundles and
-renders them with Jupyter Book. No patient row is read: the chapters see the bundles only.
+renders them with Jupyter Book, with a provenance page naming each bundle and its SHA-256
+(and with ``--pdf``, ``make pdf BUNDLES=...``, the whole book as one PDF). No patient row is
+read: the chapters see the bundles only.
 
 The site is published as the single-centre book's is (:mod:`.build`): one build at a time
 per output folder, built beside it and exchanged atomically, executed notebooks freed of
@@ -28,6 +30,7 @@ from ..paper.pooled import read_bundles
 from ..paths import BOOK, CONFIG, NOTEBOOKS, sha256
 from ..render.escaping import markdown_text
 from .build import (
+    BuildError,
     _import_analysis_stack,
     _lock,
     _Public,
@@ -41,6 +44,8 @@ from .build import (
 )
 from .forked import Task, run_forked, stop_signals_held
 from .parameters import Parameters
+from .pdf import PdfError, write_pdf
+from .provenance import pooled_provenance_markdown
 
 POOLED_TOC = BOOK / "_toc_pooled.yml"
 POOLED_NOTEBOOKS = NOTEBOOKS / "pooled"
@@ -48,11 +53,16 @@ POOLED_NOTEBOOKS = NOTEBOOKS / "pooled"
 STAGED_BUNDLES = "../bundles"
 
 
+#: Pages of the pooled book that the build writes (not notebooks).
+POOLED_GENERATED = {"provenance"}
+
+
 def pooled_chapters() -> list[str]:
-    """The chapters of the pooled book, in the order of its table of contents."""
+    """The chapter notebooks of the pooled book, in the order of its table of contents."""
     toc = yaml.safe_load(POOLED_TOC.read_text())
-    return [toc["root"], *(c["file"] for part in toc.get("parts", [])
-                           for c in part.get("chapters", []))]
+    return [name for name in [toc["root"], *(c["file"] for part in toc.get("parts", [])
+                                             for c in part.get("chapters", []))]
+            if name not in POOLED_GENERATED]
 
 
 def pooled_title(params: Parameters, centres: int) -> str:
@@ -105,10 +115,11 @@ def _execute_all(names: list[str], src: Path, params: Parameters, staged: list[s
         log(f"[{done}/{len(names)}] {name}: executed in {seconds:.1f} s")
 
 
-def build_pooled(out: str | Path, params: Parameters, log=print, approximate: bool = False
-                 ) -> Path:
+def build_pooled(out: str | Path, params: Parameters, log=print, approximate: bool = False,
+                 pdf: bool = False) -> Path:
     """Build the pooled book from ``params.bundles`` into the folder `out`; with
-    `approximate`, also from bundles on a coarse grid, every page flagged.
+    `approximate`, also from bundles on a coarse grid, every page flagged; with `pdf`, also
+    the whole book as one PDF (``supplement.pdf``, linked from its provenance page).
 
     Raises
     ------
@@ -140,12 +151,22 @@ def build_pooled(out: str | Path, params: Parameters, log=print, approximate: bo
             (src / "_config.yml").write_text(yaml.safe_dump(
                 _config(params, [b.name for b in bundles], inexact), sort_keys=False))
             public = _Public.of(str(bundles[0].path), staging, out.parent)
+            parameters = params.for_pooled_notebook("*", staged)
+            (src / "provenance.md").write_text(pooled_provenance_markdown(
+                {b.name: sha256(b.path) for b in bundles},
+                {**parameters, "title": params.title}, pdf), encoding="utf-8")
             _execute_all(pooled_chapters(), src, params, staged, public, log)
             log("rendering HTML with Jupyter Book ...")
             site, _ = _render(src, staging)
+            if pdf:
+                log("printing the book as one PDF ...")
+                try:
+                    write_pdf(site, site / "supplement.pdf")
+                except PdfError as exc:
+                    raise BuildError(f"the PDF could not be printed: {exc}") from None
             (site / "build.json").write_text(json.dumps({
                 "pooled_from": {b.name: sha256(b.path) for b in bundles},
-                "parameters": params.for_pooled_notebook("*", staged),
+                "parameters": parameters,
                 "approximate": inexact,
                 "package_version": __version__}, indent=2))
             _publish(site, out)

@@ -70,21 +70,43 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
                         synthetic: bool, pdf: bool = False) -> str:
     """The provenance page (MyST markdown) of one build; with `pdf`, a link to the whole
     book as one PDF, which the build prints beside the pages."""
+    data = [("Data file", markdown_code(Path(data_path).name)
+             + (" (the bundled synthetic cohort)" if synthetic else "")),
+            ("Data SHA-256", f"`{data_sha}`")]
+    source = "the cohort of the data file above"
+    return _page(data, parameters, synthetic, pdf, source, "your centre's analysis")
+
+
+def pooled_provenance_markdown(bundles: dict[str, str], parameters: dict,
+                               pdf: bool = False) -> str:
+    """The provenance page of a pooled book: `bundles` maps each centre's bundle file to its
+    SHA-256, the rest as :func:`provenance_markdown`."""
+    data = [("Data file", f"the bundles of {len(bundles)} centres: "
+             + ", ".join(markdown_code(name) for name in bundles)),
+            ("Data SHA-256", "; ".join(f"{markdown_code(name)} `{sha}`"
+                                       for name, sha in bundles.items()))]
+    source = "the pooled patients of the centres whose bundles are named above"
+    return _page(data, parameters, False, pdf, source, "the consortium's analysis")
+
+
+def _page(data: list[tuple[str, str]], parameters: dict, synthetic: bool, pdf: bool,
+          source: str, whose: str) -> str:
+    """The provenance page: the build's facts with `data` (label, Markdown) among them, the
+    package versions, what to cite (the numbers describing `source`, as `whose`) and the
+    licence."""
     meta = load_metadata()
     supplement, paper = citation_text(meta)
     rows = [
         ("Package", f"bridge-hsct {__version__}"),
         ("Source revision", f"`{git_revision()}`"),
-        ("Data file", markdown_code(Path(data_path).name)
-         + (" (the bundled synthetic cohort)" if synthetic else "")),
-        ("Data SHA-256", f"`{data_sha}`"),
+        *data,
         ("Built", build_time()),
         ("Platform", f"{platform.platform()}, Python {sys.version.split()[0]}"),
     ]
     # values may hold the data's labels: plain escaped text, as a code span could not
     # hold a table's "|"
     rows += [(f"Parameter `{k}`", markdown_text(repr(v))) for k, v in parameters.items()
-             if k not in {"data_path", "output_dir"}]
+             if k not in {"data_path", "output_dir", "bundles"}]
     packages = [(p, _version(p)) for p in KEY_PACKAGES]
     table = "\n".join(["| | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]])
     versions = "\n".join(["| Package | Version |", "|---|---|",
@@ -98,42 +120,43 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
         *([PDF_LINK, ""] if pdf else []),
         "## Package versions", "", versions, "",
         "## How to cite", "",
-        *_how_to_cite(supplement, paper, synthetic), "",
+        *_how_to_cite(supplement, paper, synthetic, source, whose), "",
         "```{admonition} Cite this\n:class: tip\n"
         "Download the citation of this supplement as {download}`BibTeX <cite/supplement.bib>` "
         "or {download}`RIS <cite/supplement.ris>`, and of the paper as "
         "{download}`BibTeX <cite/paper.bib>` or {download}`RIS <cite/paper.ris>`.\n```", "",
         "## Licence", "",
-        *_licence(meta, synthetic), "",
+        licence_text(meta, synthetic), "",
     ])
 
 
-def _licence(meta: Metadata, synthetic: bool) -> list[str]:
+def licence_text(meta: Metadata, synthetic: bool) -> str:
     """The licences: the supplement's cover the whole bundled book; on a centre's cohort only
     the code and the words, not the results computed from the centre's data."""
     paper = ("The paper is published under CC BY-NC-ND 4.0: the book uses its facts and "
              "numbers, cites it, and reproduces none of its text, tables as laid out, or "
              "figures.")
     if synthetic:
-        return [f"{meta.licence_statement} {paper}"]
-    return [f"The supplement's licences ({meta.licence_statement}) cover its code and its "
-            "words, not the numbers, tables and figures computed here from the data file "
-            f"above: their use is for the owner of the data to decide. {paper}"]
+        return f"{meta.licence_statement} {paper}"
+    return (f"The supplement's licences ({meta.licence_statement}) cover its code and its "
+            "words, not the numbers, tables and figures computed here from the data named "
+            f"above: their use is for the owner of the data to decide. {paper}")
 
 
-def _how_to_cite(supplement: str, paper: str, synthetic: bool) -> list[str]:
+def _how_to_cite(supplement: str, paper: str, synthetic: bool, source: str, whose: str
+                 ) -> list[str]:
     """What to cite for what: on the bundled synthetic cohort the book re-analyses the paper;
-    on a centre's own cohort its numbers describe that cohort, not the paper's."""
+    on other data its numbers describe `source`, to be cited as `whose`, not the paper's."""
     if synthetic:
         return ["The clinical study (cite it for the study and its results):", "",
                 f"> {paper}", "",
                 "This reproducibility supplement (cite it for the code, the synthetic cohort "
                 "and the reproduction audit; the file `CITATION.cff` holds the same in "
                 "machine-readable form):", "", f"> {supplement}"]
-    return ["The numbers in this book describe the cohort of the data file above, not the "
-            "paper's patients, and this copy is not the published supplement (its pages carry "
-            "no citation metadata of their own). Cite its numbers as your centre's analysis, "
-            "made with the supplement (cite it for the code and methods):", "",
+    return [f"The numbers in this book describe {source}, not the paper's patients, and "
+            "this copy is not the published supplement (its pages carry no citation metadata "
+            f"of their own). Cite its numbers as {whose}, made with the supplement (cite it "
+            "for the code and methods):", "",
             f"> {supplement}", "",
             "and the study whose design and definitions it follows (not for these numbers):",
             "", f"> {paper}"]
