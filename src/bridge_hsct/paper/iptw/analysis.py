@@ -242,7 +242,20 @@ def iptw(data: pd.DataFrame, group_col: str, groups: list, confounders=DEFAULT_C
         covariates separate the groups and there is no penalty).
     """
     model = propensity_model(data, group_col, groups, confounders, penalty)
-    data = _in_groups(data, group_col, groups)
+    return weights_of(model, data, group_col, trim_percentiles)
+
+
+def weights_of(model: PropensityModel, data: pd.DataFrame, group_col: str,
+               trim_percentiles=DEFAULT_TRIM_PERCENTILES) -> Weighting:
+    """The stabilised generalised ATE weights of `model` (fitted on `data`) and their
+    truncation: :func:`iptw` after its propensity model.
+
+    Raises
+    ------
+    ValueError
+        As :func:`iptw`.
+    """
+    data = _in_groups(data, group_col, model.groups)
     propensity = model.fit.propensity
     raw = ate_weights(data[group_col], propensity)
     weight, trimming = truncate_weights(raw, trim_percentiles)
@@ -427,12 +440,24 @@ def weighting_sensitivity(data: pd.DataFrame, group_col: str, groups: list,
     """
     rows = []
     analysed = [name for name in endpoints if not _missing_column(data, name)]
+    # what no penalty or truncation changes, computed once: the patients' outcomes and the
+    # terms whose balance is judged
+    patients = _in_groups(data, group_col, groups)
+    outcomes = {name: _outcome(patients, name) for name in analysed}
+    columns, terms, _ = covariate_terms(patients, confounders, "all")
+    binary = [t.binary for t in terms]
     for penalty in penalties:
+        try:
+            model = propensity_model(data, group_col, groups, confounders, penalty)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            model, failure = None, str(error)
         for trim in trims:
             base = {"penalty": penalty, "trim_lower": trim[0], "trim_upper": trim[1],
                     "alpha": alpha}
             try:
-                weighting = iptw(data, group_col, groups, confounders, penalty, trim)
+                if model is None:
+                    raise ValueError(failure)
+                weighting = weights_of(model, data, group_col, trim)
             except (ValueError, np.linalg.LinAlgError) as error:
                 rows.extend({**base, "endpoint": name, "group": group, "reason": str(error)}
                             for name in analysed for group in groups[1:])
@@ -442,17 +467,18 @@ def weighting_sensitivity(data: pd.DataFrame, group_col: str, groups: list,
                              "reason": "the propensity model did not converge"}
                             for name in analysed for group in groups[1:])
                 continue
-            balance = balance_table(data, weighting, confounders)
+            group, weight = (weighting.frame["group"].to_numpy(),
+                             weighting.frame["weight"].to_numpy())
+            balance = weighting_stats.balance(columns, binary, group, weight, weighting.groups)
             summary = weighting.summary()
             extra = {"smallest_group_n": int(summary["n"].min()),
                      "smallest_effective_n": float(summary.loc[summary["n"].idxmin(),
                                                                 "effective_n"]),
                      "max_abs_smd_after": float(balance["smd_after"].abs().max())}
             for name in analysed:
-                outcome = _outcome(weighting.rows(data), name)
-                for h in group_hazard_ratios(outcome["time"], outcome["cause"],
-                                             weighting.frame["group"], groups,
-                                             weighting.frame["weight"], alpha):
+                outcome = outcomes[name]
+                for h in group_hazard_ratios(outcome["time"], outcome["cause"], group, groups,
+                                             weight, alpha):
                     rows.append({**base, "endpoint": name, "group": h.group, "hr": h.hr,
                                  "lower": h.lower, "upper": h.upper, "p_value": h.p_value,
                                  **extra, "reason": h.reason or ""})
