@@ -90,6 +90,8 @@ class Cohort:
     alpha: float = PAPER_ALPHA
     _table2: pd.DataFrame | None = None
     _groups: dict = field(default_factory=dict, repr=False)
+    _contrasts: dict = field(default_factory=dict, repr=False)
+    _labels: frozenset | None = field(default=None, repr=False)
 
     def members(self, group: str) -> pd.DataFrame:
         """The patients a published number is about (each group selected once: the audit
@@ -97,6 +99,19 @@ class Cohort:
         if group not in self._groups:
             self._groups[group] = _members(self, group)
         return self._groups[group]
+
+    def contrast(self, group: str) -> tuple[pd.DataFrame, pd.Series]:
+        """The patients and labels of a two-group comparison such as ``CAR-T vs
+        Blinatumomab`` (each selected once, as :meth:`members`)."""
+        if group not in self._contrasts:
+            self._contrasts[group] = _contrast(self, group)
+        return self._contrasts[group]
+
+    def labels(self) -> frozenset:
+        """The group labels present in the data."""
+        if self._labels is None:
+            self._labels = frozenset(self.data[self.group_col].dropna().unique())
+        return self._labels
 
     def table2(self) -> pd.DataFrame:
         """The multivariate Cox models of Table 2 (computed once)."""
@@ -138,7 +153,7 @@ def _members(cohort: Cohort, group: str) -> pd.DataFrame:
     data = cohort.data
     if group == "whole":
         return data
-    if group in set(data[cohort.group_col].dropna()):
+    if group in cohort.labels():
         return data[data[cohort.group_col] == group]
     if is_condition(group):
         return data[_condition(data, group) == 1]
@@ -156,7 +171,7 @@ def _contrast(cohort: Cohort, group: str) -> tuple[pd.DataFrame, pd.Series]:
         chosen = data[in_a | in_b]
         return chosen, pd.Series(np.where(in_a[in_a | in_b], a, b), index=chosen.index)
     arms = [g.strip() for g in group.split(" vs ")]
-    if len(arms) == 2 and all(a in set(data[cohort.group_col]) for a in arms):
+    if len(arms) == 2 and all(a in cohort.labels() for a in arms):
         chosen = data[data[cohort.group_col].isin(arms)]
         return chosen, chosen[cohort.group_col]
     if group in data.columns:  # a variable compared between the arms
@@ -225,7 +240,7 @@ def _p_value(cohort: Cohort, row) -> float:
     """The P value by the test the registry says the paper used (``method``): Fisher on
     a split (``donor_age_years>40``), Student's t, Mann–Whitney, linear-by-linear, log-rank;
     without a method, the book's default for the kind of variable."""
-    data, labels = _contrast(cohort, row.group)
+    data, labels = cohort.contrast(row.group)
     method, quantity = row.method or "", row.quantity
     if quantity in ENDPOINTS and method in {"log_rank", ""}:
         data = _known(data, quantity)
