@@ -275,7 +275,10 @@ def test_the_pooled_book_names_its_bundles_and_prints_as_one_pdf(tmp_path):
     assert 'href="supplement.pdf"' in provenance
     assert "the consortium" in provenance
     reader = PdfReader(site / "supplement.pdf")
+    assert reader.metadata.title == "Outcomes after HSCT, pooled over 2 centres"
     title_page = "".join(reader.pages[0].extract_text().split())
+    assert title_page.startswith("OutcomesafterHSCT,pooledover2centres")
+    assert f"{paths[0].name}:{sha256(paths[0])[:20]}" in title_page
     assert "Madewiththereproducibilitysupplement" in title_page
     assert "Are-analysisof" not in title_page
     assert all(path.name in title_page for path in paths)

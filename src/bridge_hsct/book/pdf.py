@@ -139,7 +139,8 @@ def provenance_facts(site: Path) -> dict[str, str]:
     table = _soup(site / "provenance.html").select_one("article table")
     rows = {}
     for row in table.select("tbody tr") if table else []:
-        cells = [c.get_text(" ", strip=True) for c in row.find_all("td")]
+        # a cell's text as read: "`a.zip`, `b.zip`" is "a.zip, b.zip", not "a.zip , b.zip"
+        cells = [" ".join(c.get_text().split()) for c in row.find_all("td")]
         if len(cells) == 2 and cells[0] in PROVENANCE_FACTS:
             rows[cells[0]] = cells[1]
     missing = [label for label in PROVENANCE_FACTS if label not in rows]
@@ -189,6 +190,13 @@ def chapter_article(site: Path, chapter: Chapter, names: set[str]) -> Tag:
     article.name = "section"
     article.attrs = {"class": "chapter", "id": chapter.name}
     return article
+
+
+def book_title(site: Path, root: str) -> str:
+    """The site's title as its navigation bar shows it ("" when the theme shows none): the
+    book's, which its first page need not carry (the pooled book opens on its centres)."""
+    logo = _soup(site / f"{root}.html").select_one(".logo__title")
+    return logo.get_text(" ", strip=True) if logo else ""
 
 
 def synthetic_statement(site: Path, root: str) -> str:
@@ -280,7 +288,7 @@ def print_document(site: Path, meta: Metadata) -> PrintDocument:
               for link in first.find_all("link", rel="stylesheet")]
     head = "".join(f'<link rel="stylesheet" href="{sheet}">' for sheet in sheets)
     head += f"<style>{PRINT_CSS.read_text(encoding='utf-8')}</style>"
-    title = chapter_list[0].title
+    title = book_title(site, root) or chapter_list[0].title
     synthetic = synthetic_statement(site, root)
     front = title_page(meta, title, provenance_facts(site), synthetic)
     body = "".join(str(chapter_article(site, c, names)) for c in chapter_list)

@@ -83,7 +83,7 @@ def pooled_provenance_markdown(bundles: dict[str, str], parameters: dict,
     SHA-256, the rest as :func:`provenance_markdown`."""
     data = [("Data file", f"the bundles of {len(bundles)} centres: "
              + ", ".join(markdown_code(name) for name in bundles)),
-            ("Data SHA-256", "; ".join(f"{markdown_code(name)} `{sha}`"
+            ("Data SHA-256", "; ".join(f"{markdown_code(name)}: `{sha}`"
                                        for name, sha in bundles.items()))]
     source = "the pooled patients of the centres whose bundles are named above"
     return _page(data, parameters, False, pdf, source, "the consortium's analysis")
