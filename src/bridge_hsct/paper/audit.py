@@ -90,7 +90,6 @@ class Cohort:
     alpha: float = PAPER_ALPHA
     _table2: pd.DataFrame | None = None
     _groups: dict = field(default_factory=dict, repr=False)
-    _contrasts: dict = field(default_factory=dict, repr=False)
     _labels: frozenset | None = field(default=None, repr=False)
 
     def members(self, group: str) -> pd.DataFrame:
@@ -100,15 +99,10 @@ class Cohort:
             self._groups[group] = _members(self, group)
         return self._groups[group]
 
-    def contrast(self, group: str) -> tuple[pd.DataFrame, pd.Series]:
-        """The patients and labels of a two-group comparison such as ``CAR-T vs
-        Blinatumomab`` (each selected once, as :meth:`members`)."""
-        if group not in self._contrasts:
-            self._contrasts[group] = _contrast(self, group)
-        return self._contrasts[group]
-
     def labels(self) -> frozenset:
-        """The group labels present in the data."""
+        """The group labels present in the data (read once: the audit asks for them with
+        every comparison; the comparisons' patients are not kept, which at 100,000 patients
+        would cost more memory than their selection costs time)."""
         if self._labels is None:
             self._labels = frozenset(self.data[self.group_col].dropna().unique())
         return self._labels
@@ -240,7 +234,7 @@ def _p_value(cohort: Cohort, row) -> float:
     """The P value by the test the registry says the paper used (``method``): Fisher on
     a split (``donor_age_years>40``), Student's t, Mann–Whitney, linear-by-linear, log-rank;
     without a method, the book's default for the kind of variable."""
-    data, labels = cohort.contrast(row.group)
+    data, labels = _contrast(cohort, row.group)
     method, quantity = row.method or "", row.quantity
     if quantity in ENDPOINTS and method in {"log_rank", ""}:
         data = _known(data, quantity)
