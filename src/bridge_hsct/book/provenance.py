@@ -70,7 +70,7 @@ def provenance_markdown(data_path: str, data_sha: str, parameters: dict,
                         synthetic: bool, pdf: bool = False) -> str:
     """The provenance page (MyST markdown) of one build; with `pdf`, a link to the whole
     book as one PDF, which the build prints beside the pages."""
-    data = [("Data file", markdown_code(Path(data_path).name)
+    data = [("Data file", _table_code(Path(data_path).name)
              + (" (the bundled synthetic cohort)" if synthetic else "")),
             ("Data SHA-256", f"`{data_sha}`")]
     source = "the cohort of the data file above"
@@ -82,11 +82,18 @@ def pooled_provenance_markdown(bundles: dict[str, str], parameters: dict,
     """The provenance page of a pooled book: `bundles` maps each centre's bundle file to its
     SHA-256, the rest as :func:`provenance_markdown`."""
     data = [("Data file", f"the bundles of {len(bundles)} centres: "
-             + ", ".join(markdown_code(name) for name in bundles)),
-            ("Data SHA-256", "; ".join(f"{markdown_code(name)}: `{sha}`"
+             + ", ".join(_table_code(name) for name in bundles)),
+            ("Data SHA-256", "; ".join(f"{_table_code(name)}: `{sha}`"
                                        for name, sha in bundles.items()))]
     source = "the pooled patients of the centres whose bundles are named above"
     return _page(data, parameters, False, pdf, source, "the consortium's analysis")
+
+
+def _table_code(value) -> str:
+    """`value` as a code span inside a table cell: a ``|`` in it would end the cell (the
+    table is split before code spans are read), so it is escaped, which the span keeps as
+    ``|``."""
+    return markdown_code(value).replace("|", r"\|")
 
 
 def _page(data: list[tuple[str, str]], parameters: dict, synthetic: bool, pdf: bool,
