@@ -571,20 +571,55 @@ def check_bundles(bundles: Sequence[Bundle]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Pooling
 # ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class PooledCurves:
+    """Life tables pooled over the centres, one per curve (a group, or a level of a split),
+    and the tests between the curves.
+
+    Parameters
+    ----------
+    tables : the pooled life table of each curve.
+    days_per_unit : days per unit of the grid the tables are on.
+    incidence : whether the endpoint is a cumulative incidence (else a survival).
+    logrank : log-rank test of cause 1 (competing events censor), pooled rows.
+    logrank_by_centre : the same, stratified by centre.
+    gray, gray_by_centre : Gray's test the same two ways (incidence endpoints; None
+        otherwise).
+    """
+
+    tables: dict[str, lt.LifeTable]
+    days_per_unit: float
+    incidence: bool
+    logrank: ChiSquareTest
+    logrank_by_centre: ChiSquareTest
+    gray: ChiSquareTest | None
+    gray_by_centre: ChiSquareTest | None
+
+    def survival_at(self, curve: str, days: float, alpha: float = 0.05) -> Estimate:
+        """Kaplan–Meier survival of `curve` at `days` since HSCT."""
+        return lt.survival_at(self.tables[curve], days / self.days_per_unit, alpha)
+
+    def incidence_at(self, curve: str, days: float, alpha: float = 0.05) -> Estimate:
+        """Aalen–Johansen cumulative incidence of `curve` at `days` since HSCT."""
+        return lt.cumulative_incidence(self.tables[curve], alpha).at(
+            days / self.days_per_unit)
+
+    def estimate_at(self, curve: str, days: float, alpha: float = 0.05) -> Estimate:
+        """The endpoint's estimate for `curve` at `days`: Aalen–Johansen for an incidence,
+        Kaplan–Meier for a survival."""
+        return (self.incidence_at if self.incidence else self.survival_at)(curve, days, alpha)
+
+
 @dataclass(frozen=True)
-class PooledEndpoint:
-    """One endpoint pooled over the centres' bundles.
+class PooledEndpoint(PooledCurves):
+    """One endpoint pooled over the centres' bundles, one curve per group
+    (:class:`PooledCurves`).
 
     Parameters
     ----------
     endpoint : key of :data:`bridge_hsct.cohort.endpoints.ENDPOINTS`.
     groups : the groups, in the bundles' order.
     centres : the bundles' file names.
-    tables : the pooled life table of each group.
-    days_per_unit : days per unit of the grid the tables are on.
-    logrank : log-rank test of cause 1 (competing events censor), pooled rows.
-    logrank_by_centre : the same, stratified by centre.
-    gray : Gray's test (incidence endpoints; None otherwise), pooled and by centre.
     cox_by_centre : Cox model of the groups stratified by centre (Efron ties; competing
         events censor), from the centres' life tables.
     exact : whether every bundle was exact (the results then equal the pooled rows').
@@ -594,23 +629,9 @@ class PooledEndpoint:
     endpoint: str
     groups: tuple[str, ...]
     centres: tuple[str, ...]
-    tables: dict[str, lt.LifeTable]
-    days_per_unit: float
-    logrank: ChiSquareTest
-    logrank_by_centre: ChiSquareTest
-    gray: ChiSquareTest | None
-    gray_by_centre: ChiSquareTest | None
     cox_by_centre: lt.GroupCoxModel
     exact: bool
     not_exact_because: tuple[str, ...]
-
-    def survival_at(self, group: str, days: float) -> Estimate:
-        """Kaplan–Meier survival of `group` at `days` since HSCT."""
-        return lt.survival_at(self.tables[group], days / self.days_per_unit)
-
-    def incidence_at(self, group: str, days: float) -> Estimate:
-        """Aalen–Johansen cumulative incidence of `group` at `days` since HSCT."""
-        return lt.cumulative_incidence(self.tables[group]).at(days / self.days_per_unit)
 
 
 def pool_endpoint(bundles: Sequence[Bundle], endpoint: str, exact: bool = True
@@ -626,12 +647,9 @@ def pool_endpoint(bundles: Sequence[Bundle], endpoint: str, exact: bool = True
     inexact = _poolable(bundles, endpoint, exact)
     groups = tuple(bundles[0].manifest["groups"])
     by_centre = [[b.life_table(endpoint, g) for g in groups] for b in bundles]
-    pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(groups))]
-    return PooledEndpoint(
-        endpoint, groups, tuple(b.name for b in bundles), dict(zip(groups, pooled, strict=True)),
-        float(bundles[0].manifest["time_grid"]["days_per_unit"]),
-        *_curve_tests(bundles, endpoint, pooled, by_centre),
-        lt.group_cox_model(by_centre), not inexact, inexact)
+    return PooledEndpoint(endpoint, groups, tuple(b.name for b in bundles),
+                          lt.group_cox_model(by_centre), not inexact, inexact,
+                          **_curves(bundles, endpoint, groups, by_centre))
 
 
 def _poolable(bundles: Sequence[Bundle], endpoint: str, exact: bool) -> tuple[str, ...]:
@@ -647,41 +665,36 @@ def _poolable(bundles: Sequence[Bundle], endpoint: str, exact: bool) -> tuple[st
     return inexact
 
 
-def _curve_tests(bundles: Sequence[Bundle], endpoint: str, pooled: list, by_centre: list
-                 ) -> tuple:
-    """Log-rank on the pooled tables and stratified by centre; Gray's test the same way for
-    an incidence endpoint (None otherwise)."""
+def _curves(bundles: Sequence[Bundle], endpoint: str, curves: Sequence[str],
+            by_centre: list) -> dict:
+    """The fields of :class:`PooledCurves`: each curve's tables (`by_centre`: per centre,
+    one table per curve) summed over the centres; log-rank on the pooled tables and
+    stratified by centre; Gray's test the same way for an incidence endpoint."""
     incidence = bundles[0].manifest["endpoints"][endpoint]["kind"] == "incidence"
-    return (lt.logrank_test([pooled]), lt.logrank_test(by_centre),
-            lt.gray_test([pooled]) if incidence else None,
-            lt.gray_test(by_centre) if incidence else None)
+    pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(curves))]
+    return {"tables": dict(zip(curves, pooled, strict=True)),
+            "days_per_unit": float(bundles[0].manifest["time_grid"]["days_per_unit"]),
+            "incidence": incidence,
+            "logrank": lt.logrank_test([pooled]), "logrank_by_centre": lt.logrank_test(by_centre),
+            "gray": lt.gray_test([pooled]) if incidence else None,
+            "gray_by_centre": lt.gray_test(by_centre) if incidence else None}
 
 
 @dataclass(frozen=True)
-class PooledSplit:
+class PooledSplit(PooledCurves):
     """One endpoint by the levels of a subgroup split (all groups together), pooled over
-    the centres: the paper's subgroup panels (Figures 1–3) from bundles.
+    the centres, one curve per level (:class:`PooledCurves`; a level's table is the sum of
+    its groups' and centres'): the paper's subgroup panels (Figures 1–3) from bundles.
 
     Parameters
     ----------
     endpoint, split : the endpoint and the split (a key of the manifests' ``splits``).
     levels : the split's levels, in the first bundle's order (then any only others have).
-    tables : the pooled life table of each level (the sum of its groups' and centres').
-    days_per_unit : days per unit of the grid.
-    logrank, logrank_by_centre : log-rank test of the levels, pooled rows and stratified by
-        centre (competing events censor).
-    gray, gray_by_centre : Gray's test of the levels (incidence endpoints; None otherwise).
     """
 
     endpoint: str
     split: str
     levels: tuple[str, ...]
-    tables: dict[str, lt.LifeTable]
-    days_per_unit: float
-    logrank: ChiSquareTest
-    logrank_by_centre: ChiSquareTest
-    gray: ChiSquareTest | None
-    gray_by_centre: ChiSquareTest | None
 
 
 def pool_split(bundles: Sequence[Bundle], endpoint: str, split: str, exact: bool = True
@@ -709,11 +722,7 @@ def pool_split(bundles: Sequence[Bundle], endpoint: str, split: str, exact: bool
     groups = bundles[0].manifest["groups"]
     by_centre = [[lt.pool([b.life_table(endpoint, g, split, lv) for g in groups])
                   for lv in levels] for b in bundles]
-    pooled = [lt.pool([centre[i] for centre in by_centre]) for i in range(len(levels))]
-    return PooledSplit(
-        endpoint, split, levels, dict(zip(levels, pooled, strict=True)),
-        float(bundles[0].manifest["time_grid"]["days_per_unit"]),
-        *_curve_tests(bundles, endpoint, pooled, by_centre))
+    return PooledSplit(endpoint, split, levels, **_curves(bundles, endpoint, levels, by_centre))
 
 
 # ---------------------------------------------------------------------------------------------

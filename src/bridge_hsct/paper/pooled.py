@@ -345,9 +345,7 @@ def analyse_endpoint(consortium: Consortium, endpoint: str) -> EndpointAnalysis:
     count_text = consortium.disclosure.count_text
     for group in consortium.groups:
         table = pooled.tables[group]
-        estimate = (lt.cumulative_incidence(table, consortium.alpha).at(t)
-                    if spec["kind"] == "incidence" else
-                    lt.survival_at(table, t, consortium.alpha))
+        estimate = pooled.estimate_at(group, consortium.landmark_days, consortium.alpha)
         numbers.append({"endpoint": endpoint, "group": group, "n": table.n,
                         "events": int(table.events.sum()),
                         "competing_events": int(table.competing.sum()),
@@ -781,11 +779,9 @@ def subgroup_section(consortium: Consortium, endpoint: str, split: str, label: s
                               pooled.days_per_unit)
     stratified = pooled.gray_by_centre if kind == "incidence" else pooled.logrank_by_centre
     test_name = "Gray's test" if kind == "incidence" else "log-rank"
-    t = consortium.landmark_days / pooled.days_per_unit
     estimates = {shown.get(level, level): _estimate_text(
-        lt.cumulative_incidence(table, consortium.alpha).at(t) if kind == "incidence"
-        else lt.survival_at(table, t, consortium.alpha))
-        for level, table in pooled.tables.items()}
+        pooled.estimate_at(level, consortium.landmark_days, consortium.alpha))
+        for level in pooled.levels}
     figure = km_panel(
         frame, frame["group"], levels, kind=kind,
         title=f"{title}, pooled over {len(consortium.bundles)} centres",
