@@ -89,3 +89,25 @@ def test_the_medians_note_names_each_varying_median_with_its_range():
     assert "PFS, CAR-T: 20.0 to 32.0 months" in note and "OS" not in note.split(":")[1]
     assert "GRFS" not in note
     assert medians_note(summary, ("os",)) == ""
+
+
+def test_chapters_say_what_varies_on_the_synthetic_cohort_only(tmp_path, built_site):
+    """The notes are about the reconstruction: under the bundled cohort's Table 2 and
+    medians, never under another cohort's numbers (even a copy of the same rows with one
+    patient's follow-up changed)."""
+    import pandas as pd
+
+    from bridge_hsct.paper.synthetic.page import reconstruction_notes
+    from bridge_hsct.paths import DEFAULT_DATA
+
+    notes = reconstruction_notes(DEFAULT_DATA, medians=("os", "pfs"), source="table2",
+                                 what="Table 2")
+    assert len(notes) == 2 and "Table 2" in notes[1] and "PFS" in notes[0]
+    other = pd.read_csv(DEFAULT_DATA)
+    other.loc[0, "followup_days"] += 1
+    other.to_csv(tmp_path / "other.csv", index=False)
+    assert reconstruction_notes(tmp_path / "other.csv", medians=("os", "pfs"),
+                                source="table2", what="Table 2") == []
+    for page, words in [("os_pfs.html", "these medians differ between reconstructions"),
+                        ("gvhd.html", "published numbers of Table 2 differ")]:
+        assert words in " ".join((built_site / page).read_text(encoding="utf-8").split())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...paths import is_reference_cohort
+from .ensemble import load_ensemble
 from .pipeline import REPORT_PATH
 from .report import headline
 
@@ -125,3 +127,17 @@ def medians_note(summary: pd.DataFrame, endpoints: tuple[str, ...]) -> str:
     return ("On this synthetic cohort, these medians differ between reconstructions that all "
             f"fit the published aggregates (see the calibration page): {ranges}. The values "
             "here are one reconstruction's.")
+
+
+def reconstruction_notes(data_path, medians: tuple[str, ...] = (), source: str = "",
+                         what: str = "") -> list[str]:
+    """The notes a chapter puts under its numbers about the reconstruction: on the bundled
+    synthetic cohort, :func:`medians_note` for the medians of the endpoints `medians` and
+    :func:`varying_note` for the published numbers of registry source `source` (shown as
+    `what`), those that apply; none on any other cohort, whose numbers are its data's."""
+    if not is_reference_cohort(data_path):
+        return []
+    summary = load_ensemble()
+    notes = [medians_note(summary, medians) if medians else "",
+             varying_note(summary, source, what) if source else ""]
+    return [note for note in notes if note]
