@@ -2,7 +2,8 @@
 // audit's scroll box). A keyboard user can scroll such a box only if it can take the focus,
 // so a box that scrolls is made a named, focusable region (named after its table's title),
 // as pydata-sphinx-theme does for its own wide tables and code blocks. Checked again when
-// the window changes size: a box that no longer scrolls leaves the tab order.
+// a box, its table or the window changes size: a box that no longer scrolls leaves the tab
+// order.
 const SCROLL_BOXES = ".cell_output div[id][style*='overflow-x:auto'], .audit-scroll";
 function markScrollRegions() {
   document.querySelectorAll(SCROLL_BOXES).forEach((box) => {
@@ -22,5 +23,18 @@ function markScrollRegions() {
     }
   });
 }
-document.addEventListener("DOMContentLoaded", markScrollRegions);
+// A box may start to scroll after the page is parsed (a web font or an image widens its
+// table), with no window resize: each box and its table are watched for size changes.
+function watchScrollRegions() {
+  markScrollRegions();
+  if (!("ResizeObserver" in window)) return;
+  const observer = new ResizeObserver(markScrollRegions);
+  document.querySelectorAll(SCROLL_BOXES).forEach((box) => {
+    observer.observe(box);
+    const table = box.querySelector("table");
+    if (table) observer.observe(table);
+  });
+}
+document.addEventListener("DOMContentLoaded", watchScrollRegions);
+window.addEventListener("load", markScrollRegions);
 window.addEventListener("resize", markScrollRegions);
